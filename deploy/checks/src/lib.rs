@@ -1,1 +1,112 @@
+//! Loading code shared by the deployment checks in `tests/`: where the repository is, and the
+//! files they parse (spin.toml, YAML manifests). The checks themselves are the tests; this crate
+//! has no other job.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_norway::Value;
+
+/// The repository root (this crate lives in `deploy/checks`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The text of a file given relative to the repository root.
+pub fn read(relative: &str) -> String {
+    let path = repo_root().join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+}
+
+/// A single-document YAML file.
+pub fn yaml(relative: &str) -> Value {
+    serde_norway::from_str(&read(relative))
+        .unwrap_or_else(|err| panic!("{relative} is not valid YAML: {err}"))
+}
+
+/// Every document of a multi-document YAML file, in order.
+pub fn yaml_documents(relative: &str) -> Vec<Value> {
+    let text = read(relative);
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| {
+            Value::deserialize(document)
+                .unwrap_or_else(|err| panic!("{relative} is not valid YAML: {err}"))
+        })
+        .collect()
+}
+
+/// The value at a dotted path of mappings, e.g. `at(doc, "spec.template.metadata")`.
+/// Panics with the missing path, so a check names what the file lacks.
+pub fn at<'a>(value: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(value, |node, key| {
+        node.get(key)
+            .unwrap_or_else(|| panic!("missing `{path}` (no `{key}`) in {node:?}"))
+    })
+}
+
+/// A string at a dotted path; panics if it is absent or not a string.
+pub fn str_at<'a>(value: &'a Value, path: &str) -> &'a str {
+    at(value, path)
+        .as_str()
+        .unwrap_or_else(|| panic!("`{path}` is not a string"))
+}
+
+/// The parts of spin.toml the deployment files must agree with.
+#[derive(Debug, Deserialize)]
+pub struct SpinManifest {
+    pub variables: BTreeMap<String, SpinVariable>,
+    pub trigger: SpinTriggers,
+    pub component: BTreeMap<String, SpinComponent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SpinVariable {
+    /// Spin requires a value from somewhere when there is no default.
+    pub default: Option<String>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SpinTriggers {
+    pub http: Vec<HttpTrigger>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HttpTrigger {
+    pub route: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SpinComponent {
+    pub source: String,
+}
+
+impl SpinManifest {
+    /// The repository's spin.toml.
+    pub fn load() -> Self {
+        toml::from_str(&read("spin.toml"))
+            .unwrap_or_else(|err| panic!("spin.toml does not parse: {err}"))
+    }
+
+    /// The `source` of the only component: the .wasm path relative to spin.toml.
+    pub fn wasm_source(&self) -> &str {
+        let mut components = self.component.values();
+        match (components.next(), components.next()) {
+            (Some(component), None) => &component.source,
+            _ => panic!("spin.toml must declare exactly one component"),
+        }
+    }
+
+    /// Whether an HTTP trigger route of the app matches `path` (exact, or a `/...` wildcard).
+    pub fn routes_path(&self, path: &str) -> bool {
+        self.trigger.http.iter().any(|trigger| {
+            match trigger.route.strip_suffix("/...") {
+                Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
+                None => path == trigger.route,
+            }
+        })
+    }
+}

@@ -1,0 +1,155 @@
+//! docker-compose.yml: valid against the Compose specification, a durable loopback-only Redis in
+//! the default profile, and the `wasm` profile running the image through containerd-shim-spin.
+
+use std::process::Command;
+
+use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest};
+use serde_norway::Value;
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("expected a list, got {value:?}"))
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .unwrap_or_else(|| panic!("expected a string, got {item:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn compose_file_validates_against_the_compose_specification() {
+    let output = Command::new("check-jsonschema")
+        .args([
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "docker-compose.yml",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run check-jsonschema ({err}); install it with `pip install check-jsonschema`"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "docker-compose.yml does not match the Compose specification:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn redis_keeps_every_visit_on_a_named_volume_and_listens_on_loopback_only() {
+    let compose = yaml("docker-compose.yml");
+    let redis = at(&compose, "services.redis");
+
+    assert_eq!(str_at(redis, "image"), "redis:7-alpine");
+    assert_eq!(
+        strings(at(redis, "command")),
+        [
+            "redis-server",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "${REDIS_APPENDFSYNC:-always}"
+        ]
+    );
+    assert_eq!(
+        strings(at(redis, "ports")),
+        ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
+    );
+    assert_eq!(strings(at(redis, "volumes")), ["redis-data:/data"]);
+    assert!(
+        at(&compose, "volumes").get("redis-data").is_some(),
+        "redis-data must be a named volume declared at the top level, not a bind mount"
+    );
+    assert_eq!(
+        strings(at(redis, "healthcheck.test")),
+        ["CMD", "redis-cli", "ping"]
+    );
+    assert_eq!(str_at(redis, "restart"), "unless-stopped");
+    assert!(
+        redis.get("profiles").is_none(),
+        "redis must stay in the default profile (`docker compose up -d --wait redis`)"
+    );
+}
+
+#[test]
+fn default_profile_is_redis_only() {
+    let compose = yaml("docker-compose.yml");
+    let services = at(&compose, "services").as_mapping().expect("services");
+    let default_profile: Vec<&str> = services
+        .iter()
+        .filter(|(_, service)| service.get("profiles").is_none())
+        .map(|(name, _)| name.as_str().expect("service name"))
+        .collect();
+    assert_eq!(default_profile, ["redis"]);
+}
+
+#[test]
+fn wasm_profile_runs_the_image_through_the_spin_shim_next_to_redis() {
+    let compose = yaml("docker-compose.yml");
+    let app = at(&compose, "services.app");
+
+    assert_eq!(strings(at(app, "profiles")), ["wasm"]);
+    assert_eq!(str_at(app, "platform"), "wasi/wasm");
+    assert_eq!(str_at(app, "runtime"), "io.containerd.spin.v2");
+    assert_eq!(strings(at(app, "build.platforms")), ["wasi/wasm"]);
+    assert_eq!(strings(at(app, "command")), ["/"]);
+    // The shim's HTTP trigger listens on 0.0.0.0:80 unless SPIN_HTTP_LISTEN_ADDR says otherwise.
+    assert_eq!(strings(at(app, "ports")), ["127.0.0.1:5001:80"]);
+    assert!(
+        app.get("environment")
+            .and_then(|env| env.get("SPIN_HTTP_LISTEN_ADDR"))
+            .is_none(),
+        "the port mapping assumes the shim's default listen address"
+    );
+    assert_eq!(
+        str_at(app, "depends_on.redis.condition"),
+        "service_healthy"
+    );
+    assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_HOST"), "redis");
+    // The container port of the redis service, not the host port it is published on.
+    assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_PORT"), "6379");
+}
+
+#[test]
+fn wasm_profile_sets_only_variables_the_app_declares() {
+    let manifest = SpinManifest::load();
+    let compose = yaml("docker-compose.yml");
+    let environment = at(&compose, "services.app.environment")
+        .as_mapping()
+        .expect("environment as a mapping");
+    for name in environment.keys().map(|key| key.as_str().expect("env name")) {
+        // containerd-shim-spin also copies a plain upper-case env var named like an app variable
+        // over SPIN_VARIABLE_<NAME>; only the prefixed form is used here, so nothing is shadowed.
+        let variable = name
+            .strip_prefix("SPIN_VARIABLE_")
+            .unwrap_or_else(|| panic!("{name}: set app variables as SPIN_VARIABLE_<NAME>"))
+            .to_ascii_lowercase();
+        assert!(
+            manifest.variables.contains_key(&variable),
+            "{name} sets `{variable}`, which spin.toml does not declare"
+        );
+    }
+}
+
+#[test]
+fn image_runtime_config_points_the_key_value_store_at_the_compose_redis() {
+    let runtime_config: toml::Table = toml::from_str(&read("deploy/docker/runtime-config.toml"))
+        .expect("deploy/docker/runtime-config.toml parses");
+    let store = runtime_config["key_value_store"]["default"]
+        .as_table()
+        .expect("[key_value_store.default]");
+    assert_eq!(store["type"].as_str(), Some("redis"));
+    assert_eq!(store["url"].as_str(), Some("redis://redis:6379"));
+
+    let compose = yaml("docker-compose.yml");
+    assert!(
+        at(&compose, "services").get("redis").is_some(),
+        "the runtime config names the compose service `redis`"
+    );
+}
