@@ -1,0 +1,211 @@
+//! The storage-facing part: increment the counter, check the store is ready.
+//!
+//! Handlers see only the [`Counter`] trait, so they are tested with a fake. [`SpinStores`] is the
+//! real thing: Spin's outbound Redis or its key-value store, chosen by the settings. Spin reports
+//! most failures as free text (see SPIN-FACTS), so [`classify`] turns that text into a [`Failure`].
+
+use spin_sdk::redis::{self, Connection, RedisResult};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+
+use crate::error::Failure;
+use crate::settings::{RedisTarget, Settings, Store};
+
+/// The key-value store label the component uses (declared in spin.toml's `key_value_stores`).
+const KV_STORE: &str = "default";
+
+pub trait Counter {
+    /// Adds one to the counter and returns the new value.
+    fn incr(&self, settings: &Settings) -> Result<i64, Failure>;
+    /// Checks that the store answers, without changing anything.
+    fn ping(&self, settings: &Settings) -> Result<(), Failure>;
+}
+
+/// The stores Spin gives the component.
+pub struct SpinStores;
+
+impl Counter for SpinStores {
+    fn incr(&self, settings: &Settings) -> Result<i64, Failure> {
+        match &settings.store {
+            Store::Redis(target) => open_redis(target, &settings.key)?
+                .incr(&settings.key)
+                .map_err(|e| redis_failure(target, e, &settings.key)),
+            Store::KeyValue => atomics::increment(&open_kv(&settings.key)?, &settings.key, 1)
+                .map_err(|e| kv_failure(e, &settings.key)),
+        }
+    }
+
+    fn ping(&self, settings: &Settings) -> Result<(), Failure> {
+        match &settings.store {
+            Store::Redis(target) => {
+                let reply = open_redis(target, &settings.key)?
+                    .execute("PING", &[])
+                    .map_err(|e| redis_failure(target, e, &settings.key))?;
+                match reply.as_slice() {
+                    [RedisResult::Status(pong)] if pong == "PONG" => Ok(()),
+                    other => Err(Failure::Store {
+                        store: redis_name(target),
+                        message: format!("unexpected reply to PING: {other:?}"),
+                    }),
+                }
+            }
+            Store::KeyValue => open_kv(&settings.key)?
+                .get(&settings.key)
+                .map(drop)
+                .map_err(|e| kv_failure(e, &settings.key)),
+        }
+    }
+}
+
+fn open_redis(target: &RedisTarget, key: &str) -> Result<Connection, Failure> {
+    Connection::open(&target.url()).map_err(|e| redis_failure(target, e, key))
+}
+
+fn open_kv(key: &str) -> Result<store::Bucket, Failure> {
+    store::open(KV_STORE).map_err(|e| kv_failure(e, key))
+}
+
+fn redis_name(target: &RedisTarget) -> String {
+    format!("Redis at {}", target.address())
+}
+
+fn redis_failure(target: &RedisTarget, error: redis::Error, key: &str) -> Failure {
+    let store = redis_name(target);
+    let message = match error {
+        redis::Error::InvalidAddress => {
+            return Failure::Unavailable {
+                store,
+                cause: "not allowed by allowed_outbound_hosts in spin.toml".into(),
+            }
+        }
+        redis::Error::TooManyConnections => {
+            return Failure::Unavailable {
+                store,
+                cause: "too many connections".into(),
+            }
+        }
+        redis::Error::TypeError => "the value has the wrong type".to_string(),
+        redis::Error::Other(message) => message,
+    };
+    // Spin's messages carry no credentials today; make sure they never will in ours.
+    let message = scrub(message, target.password.expose());
+    classify(store, message, key)
+}
+
+fn kv_failure(error: store::Error, key: &str) -> Failure {
+    let store = format!("key-value store '{KV_STORE}'");
+    match error {
+        store::Error::NoSuchStore => Failure::Store {
+            store,
+            message: "no such store: map it in the runtime config or use Spin's default".into(),
+        },
+        store::Error::AccessDenied => Failure::Store {
+            store,
+            message: "access denied: list it in key_value_stores in spin.toml".into(),
+        },
+        store::Error::Other(message) => classify(store, message, key),
+    }
+}
+
+fn scrub(message: String, password: &str) -> String {
+    if password.is_empty() || !message.contains(password) {
+        message
+    } else {
+        message.replace(password, "***")
+    }
+}
+
+/// Turns a store's error text into the failure the user can act on.
+pub fn classify(store: String, message: String, key: &str) -> Failure {
+    const UNREACHABLE: &[&str] = &[
+        "Connection refused",
+        "Connection reset",
+        "failed to lookup address",
+        "Name or service not known",
+        "No route to host",
+        "Network is unreachable",
+        "timed out",
+        "Broken pipe",
+        "broken pipe",
+        "os error",
+        "Invalid allowed host",
+        "Connection closed",
+        "connection closed",
+    ];
+    if message.contains("NOAUTH") {
+        Failure::PasswordRequired
+    } else if [
+        "WRONGPASS",
+        "AuthenticationFailed",
+        "invalid username-password",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+    {
+        Failure::CredentialsRejected
+    } else if message.contains("not an integer") {
+        Failure::NotAnInteger { key: key.into() }
+    } else if UNREACHABLE.iter().any(|m| message.contains(m)) {
+        Failure::Unavailable {
+            store,
+            cause: message,
+        }
+    } else {
+        Failure::Store { store, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify_redis(message: &str) -> Failure {
+        classify("Redis at h:1".into(), message.into(), "visits")
+    }
+
+    #[test]
+    fn spin_messages_map_to_specific_failures() {
+        let unavailable = |cause: &str| Failure::Unavailable {
+            store: "Redis at h:1".into(),
+            cause: cause.into(),
+        };
+        for cause in [
+            "Connection refused (os error 111)",
+            "failed to lookup address information: Name or service not known",
+            "Invalid allowed host port \"abc\"",
+            "Invalid allowed host \":x@h\"",
+            "broken pipe",
+        ] {
+            assert_eq!(classify_redis(cause), unavailable(cause));
+        }
+        assert_eq!(
+            classify_redis("NOAUTH: Authentication required."),
+            Failure::PasswordRequired
+        );
+        assert_eq!(
+            classify_redis("Password authentication failed- AuthenticationFailed"),
+            Failure::CredentialsRejected
+        );
+        assert_eq!(
+            classify_redis("WRONGPASS invalid username-password pair or user is disabled."),
+            Failure::CredentialsRejected
+        );
+        assert_eq!(
+            classify_redis("An error was signalled by the server - ResponseError: value is not an integer or out of range"),
+            Failure::NotAnInteger { key: "visits".into() }
+        );
+        assert_eq!(
+            classify_redis("ERR unknown command"),
+            Failure::Store {
+                store: "Redis at h:1".into(),
+                message: "ERR unknown command".into()
+            }
+        );
+    }
+
+    #[test]
+    fn scrub_hides_the_password() {
+        assert_eq!(scrub("bad pw hunter2!".into(), "hunter2"), "bad pw ***!");
+        assert_eq!(scrub("nothing here".into(), "hunter2"), "nothing here");
+        assert_eq!(scrub("empty password".into(), ""), "empty password");
+    }
+}

@@ -1,0 +1,141 @@
+//! Every way a request can fail, and the one place that turns a failure into an HTTP status.
+//!
+//! The `Display` text is both the response body and the log line, so it is written for the user:
+//! what is wrong and what to do. No variant ever holds the Redis password.
+
+use std::fmt;
+
+use http::StatusCode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A variable has a value the component cannot use.
+    InvalidSetting { name: &'static str, reason: String },
+    /// Spin could not give the component a variable (undeclared, provider error).
+    VariableUnreadable { name: &'static str, detail: String },
+    /// The store cannot be reached now; retrying later may work.
+    Unavailable { store: String, cause: String },
+    /// Redis wants a password and none was given.
+    PasswordRequired,
+    /// Redis refused the username/password.
+    CredentialsRejected,
+    /// The key holds something INCR cannot add one to; it is left as it is.
+    NotAnInteger { key: String },
+    /// The store answered with an error we have no better words for.
+    Store { store: String, message: String },
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for failures that may pass by themselves.
+    pub fn retry_after(&self) -> Option<&'static str> {
+        matches!(self, Failure::Unavailable { .. }).then_some("1")
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::InvalidSetting { name, reason } => {
+                write!(f, "invalid setting {name}: {reason}")
+            }
+            Failure::VariableUnreadable { name, detail } => {
+                write!(f, "cannot read variable {name}: {detail}")
+            }
+            Failure::Unavailable { store, cause } => write!(f, "{store} is unavailable: {cause}"),
+            Failure::PasswordRequired => {
+                f.write_str("Redis requires a password: set redis_password")
+            }
+            Failure::CredentialsRejected => f.write_str(
+                "Redis rejected the credentials: check redis_username and redis_password",
+            ),
+            Failure::NotAnInteger { key } => write!(
+                f,
+                "key '{key}' does not hold an integer; fix or delete it in Redis"
+            ),
+            Failure::Store { store, message } => {
+                write!(f, "{store} answered with an error: {message}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable() -> Failure {
+        Failure::Unavailable {
+            store: "Redis at 127.0.0.1:6379".into(),
+            cause: "Connection refused (os error 111)".into(),
+        }
+    }
+
+    #[test]
+    fn only_unavailable_is_503_with_retry_after() {
+        assert_eq!(unavailable().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable().retry_after(), Some("1"));
+        let others = [
+            Failure::InvalidSetting {
+                name: "redis_port",
+                reason: "x".into(),
+            },
+            Failure::VariableUnreadable {
+                name: "redis_host",
+                detail: "x".into(),
+            },
+            Failure::PasswordRequired,
+            Failure::CredentialsRejected,
+            Failure::NotAnInteger { key: "k".into() },
+            Failure::Store {
+                store: "Redis at h:1".into(),
+                message: "x".into(),
+            },
+        ];
+        for failure in others {
+            assert_eq!(
+                failure.status(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{failure}"
+            );
+            assert_eq!(failure.retry_after(), None, "{failure}");
+        }
+    }
+
+    #[test]
+    fn bodies_say_what_to_do() {
+        assert_eq!(
+            unavailable().to_string(),
+            "Redis at 127.0.0.1:6379 is unavailable: Connection refused (os error 111)"
+        );
+        assert_eq!(
+            Failure::NotAnInteger {
+                key: "visits".into()
+            }
+            .to_string(),
+            "key 'visits' does not hold an integer; fix or delete it in Redis"
+        );
+        assert_eq!(
+            Failure::CredentialsRejected.to_string(),
+            "Redis rejected the credentials: check redis_username and redis_password"
+        );
+        assert_eq!(
+            Failure::PasswordRequired.to_string(),
+            "Redis requires a password: set redis_password"
+        );
+        assert_eq!(
+            Failure::Store {
+                store: "key-value store 'default'".into(),
+                message: "boom".into()
+            }
+            .to_string(),
+            "key-value store 'default' answered with an error: boom"
+        );
+    }
+}

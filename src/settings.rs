@@ -1,0 +1,374 @@
+//! Spin application variables -> a typed, validated [`Settings`].
+//!
+//! Parsing is pure: it takes a lookup function, so every rule is unit-tested without Spin. Only the
+//! variables the chosen storage mode needs are read, because this runs on every request.
+
+use std::fmt;
+
+use crate::error::Failure;
+
+/// Where the count lives.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Store {
+    /// Outbound Redis (`fermyon:spin/redis`): a connection per request, INCR on the key.
+    Redis(RedisTarget),
+    /// Spin's key-value store `default` (`wasi:keyvalue`): atomic increment of the key.
+    KeyValue,
+}
+
+/// Everything `/count` and `/readyz` need to know.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub key: String,
+    pub store: Store,
+}
+
+/// A Redis server and the credentials to use on it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RedisTarget {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Password,
+    pub tls: bool,
+}
+
+/// The Redis password. Its `Debug` never shows the value and it has no `Display`, so it cannot leak
+/// into a response or a log line by formatting.
+#[derive(PartialEq, Eq, Default)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// A variable lookup: `Ok(value)`, or `Err(why it could not be read)`.
+pub type Lookup<'a> = &'a dyn Fn(&'static str) -> Result<String, String>;
+
+impl Settings {
+    /// Reads and validates the variables the chosen `counter_store` needs.
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Settings, Failure> {
+        let get = |name: &'static str| {
+            lookup(name).map_err(|detail| Failure::VariableUnreadable { name, detail })
+        };
+        let store = get("counter_store")?;
+        let key = get("redis_key")?;
+        if key.is_empty() {
+            return Err(invalid(
+                "redis_key",
+                "it is empty; name the key that holds the count",
+            ));
+        }
+        let store = match store.as_str() {
+            "redis" => Store::Redis(RedisTarget::from_lookup(&get)?),
+            "kv" => Store::KeyValue,
+            other => {
+                return Err(invalid(
+                    "counter_store",
+                    format!("{other:?} is not redis or kv"),
+                ));
+            }
+        };
+        Ok(Settings { key, store })
+    }
+}
+
+impl RedisTarget {
+    fn from_lookup(get: &dyn Fn(&'static str) -> Result<String, Failure>) -> Result<Self, Failure> {
+        let host = get("redis_host")?;
+        validate_host(&host)?;
+        let port = get("redis_port")?;
+        let port = match port.parse::<u16>() {
+            Ok(port) if port != 0 => port,
+            _ => {
+                let reason = format!("{port:?} is not a port number (1-65535)");
+                return Err(invalid("redis_port", reason));
+            }
+        };
+        let tls = get("redis_tls")?;
+        let tls = if tls.eq_ignore_ascii_case("true") {
+            true
+        } else if tls.eq_ignore_ascii_case("false") {
+            false
+        } else {
+            return Err(invalid(
+                "redis_tls",
+                format!("{tls:?} is not true or false"),
+            ));
+        };
+        Ok(RedisTarget {
+            host,
+            port,
+            username: get("redis_username")?,
+            password: Password::new(get("redis_password")?),
+            tls,
+        })
+    }
+
+    /// `host:port`, as shown to users (never with credentials).
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The URL handed to Spin's outbound Redis: `redis[s]://[user[:password]@]host:port`, with the
+    /// credentials percent-encoded so any character works in a password.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let mut url = format!("{scheme}://");
+        let password = self.password.expose();
+        if !self.username.is_empty() || !password.is_empty() {
+            percent_encode_into(&mut url, &self.username);
+            if !password.is_empty() {
+                url.push(':');
+                percent_encode_into(&mut url, password);
+            }
+            url.push('@');
+        }
+        url.push_str(&self.address());
+        url
+    }
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> Failure {
+    Failure::InvalidSetting {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// A host name, an IPv4 address or a bracketed IPv6 address: what can stand both in the URL and in
+/// the `allowed_outbound_hosts` template without changing their meaning.
+fn validate_host(host: &str) -> Result<(), Failure> {
+    if host.is_empty() {
+        return Err(invalid(
+            "redis_host",
+            "it is empty; set the Redis host name or IP address",
+        ));
+    }
+    let valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => ipv6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'),
+    };
+    if valid {
+        Ok(())
+    } else {
+        let reason = format!("{host:?} is not a host name or IP address ([...] for IPv6)");
+        Err(invalid("redis_host", reason))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode_into(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xF)] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const PASSWORD: &str = "s3cr3t-p@ss";
+
+    fn defaults() -> HashMap<&'static str, String> {
+        [
+            ("counter_store", "redis"),
+            ("redis_host", "127.0.0.1"),
+            ("redis_port", "6379"),
+            ("redis_key", "visits"),
+            ("redis_username", ""),
+            ("redis_password", ""),
+            ("redis_tls", "false"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect()
+    }
+
+    fn parse_with(overrides: &[(&'static str, &str)]) -> Result<Settings, Failure> {
+        let mut vars = defaults();
+        for (name, value) in overrides {
+            vars.insert(name, value.to_string());
+        }
+        Settings::from_lookup(&|name| {
+            vars.get(name)
+                .cloned()
+                .ok_or_else(|| format!("{name} is not declared"))
+        })
+    }
+
+    fn redis(settings: Settings) -> RedisTarget {
+        match settings.store {
+            Store::Redis(target) => target,
+            Store::KeyValue => panic!("expected the redis store"),
+        }
+    }
+
+    fn error_text(overrides: &[(&'static str, &str)]) -> String {
+        parse_with(overrides).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_give_local_redis() {
+        let settings = parse_with(&[]).unwrap();
+        assert_eq!(settings.key, "visits");
+        let target = redis(settings);
+        assert_eq!(target.address(), "127.0.0.1:6379");
+        assert_eq!(target.url(), "redis://127.0.0.1:6379");
+        assert!(!target.tls);
+    }
+
+    #[test]
+    fn every_redis_variable_is_used() {
+        let settings = parse_with(&[
+            ("redis_host", "redis.internal"),
+            ("redis_port", "6380"),
+            ("redis_key", "hits"),
+            ("redis_username", "counter"),
+            ("redis_password", "pw"),
+            ("redis_tls", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(settings.key, "hits");
+        assert_eq!(
+            redis(settings).url(),
+            "rediss://counter:pw@redis.internal:6380"
+        );
+    }
+
+    #[test]
+    fn credentials_are_percent_encoded() {
+        let target = redis(parse_with(&[("redis_password", "p@ss:w/o%rd #?é")]).unwrap());
+        assert_eq!(
+            target.url(),
+            "redis://:p%40ss%3Aw%2Fo%25rd%20%23%3F%C3%A9@127.0.0.1:6379"
+        );
+        let target = redis(parse_with(&[("redis_username", "app user")]).unwrap());
+        assert_eq!(target.url(), "redis://app%20user@127.0.0.1:6379");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        let target = redis(parse_with(&[("redis_host", "[::1]")]).unwrap());
+        assert_eq!(target.url(), "redis://[::1]:6379");
+    }
+
+    #[test]
+    fn kv_mode_reads_no_redis_connection_variables() {
+        let read = std::cell::RefCell::new(Vec::new());
+        let settings = Settings::from_lookup(&|name| {
+            read.borrow_mut().push(name);
+            Ok(match name {
+                "counter_store" => "kv".to_string(),
+                _ => "visits".to_string(),
+            })
+        })
+        .unwrap();
+        assert_eq!(settings.store, Store::KeyValue);
+        assert_eq!(*read.borrow(), ["counter_store", "redis_key"]);
+    }
+
+    #[test]
+    fn bad_ports_name_the_variable_and_value() {
+        for port in ["abc", "0", "65536", "70000", "-1", "", " 6379"] {
+            assert_eq!(
+                error_text(&[("redis_port", port)]),
+                format!("invalid setting redis_port: {port:?} is not a port number (1-65535)")
+            );
+        }
+        assert!(parse_with(&[("redis_port", "65535")]).is_ok());
+        assert!(parse_with(&[("redis_port", "1")]).is_ok());
+    }
+
+    #[test]
+    fn bad_hosts_are_rejected() {
+        assert_eq!(
+            error_text(&[("redis_host", "")]),
+            "invalid setting redis_host: it is empty; set the Redis host name or IP address"
+        );
+        for host in [
+            "user:pw@redis",
+            "redis:6379",
+            "redis/0",
+            "a b",
+            "[::1",
+            "[not-ip]",
+        ] {
+            assert_eq!(
+                error_text(&[("redis_host", host)]),
+                format!(
+                    "invalid setting redis_host: {host:?} is not a host name or IP address ([...] for IPv6)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn empty_key_is_rejected_in_both_modes() {
+        let expected = "invalid setting redis_key: it is empty; name the key that holds the count";
+        assert_eq!(error_text(&[("redis_key", "")]), expected);
+        assert_eq!(
+            error_text(&[("redis_key", ""), ("counter_store", "kv")]),
+            expected
+        );
+    }
+
+    #[test]
+    fn tls_must_be_a_boolean() {
+        assert_eq!(
+            error_text(&[("redis_tls", "maybe")]),
+            "invalid setting redis_tls: \"maybe\" is not true or false"
+        );
+        assert!(!redis(parse_with(&[("redis_tls", "False")]).unwrap()).tls);
+    }
+
+    #[test]
+    fn unknown_store_is_rejected() {
+        assert_eq!(
+            error_text(&[("counter_store", "memcached")]),
+            "invalid setting counter_store: \"memcached\" is not redis or kv"
+        );
+    }
+
+    #[test]
+    fn unreadable_variable_is_named() {
+        let err = Settings::from_lookup(&|name| Err(format!("provider down for {name}")));
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "cannot read variable counter_store: provider down for counter_store"
+        );
+    }
+
+    #[test]
+    fn password_never_shows_in_debug() {
+        let settings = parse_with(&[("redis_password", PASSWORD)]).unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains(PASSWORD), "{debug}");
+        assert!(debug.contains("password: \"***\""), "{debug}");
+        // Invalid settings next to a password do not echo it either.
+        let text = error_text(&[("redis_password", PASSWORD), ("redis_port", "x")]);
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
