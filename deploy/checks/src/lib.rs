@@ -102,11 +102,12 @@ impl SpinManifest {
 
     /// Whether an HTTP trigger route of the app matches `path` (exact, or a `/...` wildcard).
     pub fn routes_path(&self, path: &str) -> bool {
-        self.trigger.http.iter().any(|trigger| {
-            match trigger.route.strip_suffix("/...") {
+        self.trigger
+            .http
+            .iter()
+            .any(|trigger| match trigger.route.strip_suffix("/...") {
                 Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
                 None => path == trigger.route,
-            }
-        })
+            })
     }
 }

@@ -107,10 +107,7 @@ fn wasm_profile_runs_the_image_through_the_spin_shim_next_to_redis() {
             .is_none(),
         "the port mapping assumes the shim's default listen address"
     );
-    assert_eq!(
-        str_at(app, "depends_on.redis.condition"),
-        "service_healthy"
-    );
+    assert_eq!(str_at(app, "depends_on.redis.condition"), "service_healthy");
     assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_HOST"), "redis");
     // The container port of the redis service, not the host port it is published on.
     assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_PORT"), "6379");
@@ -123,7 +120,10 @@ fn wasm_profile_sets_only_variables_the_app_declares() {
     let environment = at(&compose, "services.app.environment")
         .as_mapping()
         .expect("environment as a mapping");
-    for name in environment.keys().map(|key| key.as_str().expect("env name")) {
+    for name in environment
+        .keys()
+        .map(|key| key.as_str().expect("env name"))
+    {
         // containerd-shim-spin also copies a plain upper-case env var named like an app variable
         // over SPIN_VARIABLE_<NAME>; only the prefixed form is used here, so nothing is shadowed.
         let variable = name
