@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit tests, the end-to-end suite on the real .wasm against real
+# redis-server processes (and against real Spin when SPIN_BIN or `spin` on PATH names one), and the
+# deploy checks. Installs what it needs on a machine that has only Rust; CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    say "adding the wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+fi
+
+if ! command -v redis-server >/dev/null; then
+    say "installing redis-server (Debian package)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq redis-server >/dev/null
+fi
+# The packaged service is not needed: every test starts its own redis-server on a free port.
+
+if ! python3 -m check_jsonschema --version >/dev/null 2>&1; then
+    say "installing check-jsonschema (PyPI) for the Compose schema check"
+    python3 -m pip install --quiet check-jsonschema
+fi
+
+say "building the component (.wasm)"
+cargo build --locked --target wasm32-wasip1 --release
+
+say "running all tests"
+cargo test --locked --workspace

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the app on http://127.0.0.1:5001 with a persistent Redis, building it first.
+#
+# Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
+# local redis-server with AOF in .data/redis (started here, stopped on exit, data kept); else no
+# Redis at all: the counter then uses Spin's built-in key-value store under .spin/ (counter_store=kv).
+# Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+listen=127.0.0.1:5001
+redis_port=6379
+spin=${SPIN_BIN:-spin}
+
+say() { printf '==> %s\n' "$*"; }
+
+if ! command -v "$spin" >/dev/null; then
+    echo "error: the Spin CLI was not found (looked for '$spin')." >&2
+    echo "Install it from https://spinframework.dev/v3/install, or set SPIN_BIN=/path/to/spin." >&2
+    exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    say "adding the wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+fi
+
+redis_answers() { redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -qx PONG; }
+
+store_args=(--runtime-config-file runtime-config.toml)
+if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    say "starting Redis with Docker Compose (data in the volume redis-data)"
+    docker compose up -d --wait redis
+elif command -v redis-server >/dev/null; then
+    if redis_answers; then
+        say "using the Redis already answering on 127.0.0.1:$redis_port"
+    else
+        data=$PWD/.data/redis
+        mkdir -p "$data"
+        say "starting redis-server on 127.0.0.1:$redis_port (AOF in .data/redis)"
+        redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" \
+            --appendonly yes --appendfsync always --save '' \
+            --daemonize yes --pidfile "$data/redis.pid" --logfile "$data/redis.log"
+        trap 'redis-cli -h 127.0.0.1 -p "$redis_port" shutdown >/dev/null 2>&1 || true' EXIT
+        for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+        redis_answers || { echo "error: redis-server did not start; see $data/redis.log" >&2; exit 1; }
+    fi
+else
+    say "no Docker engine and no redis-server: counting in Spin's built-in key-value store (.spin/)"
+    store_args=(--variable counter_store=kv)
+fi
+
+say "building and serving on http://$listen"
+"$spin" build --up --listen "$listen" "${store_args[@]}" "$@"
