@@ -20,8 +20,11 @@ fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn compose_file_validates_against_the_compose_specification() {
-    let output = Command::new("check-jsonschema")
+    // Run as a module: `pip install --user` puts the script where PATH may not look.
+    let output = Command::new("python3")
         .args([
+            "-m",
+            "check_jsonschema",
             "--builtin-schema",
             "vendor.compose-spec",
             "docker-compose.yml",
@@ -30,7 +33,7 @@ fn compose_file_validates_against_the_compose_specification() {
         .output()
         .unwrap_or_else(|err| {
             panic!(
-                "cannot run check-jsonschema ({err}); install it with `pip install check-jsonschema`"
+                "cannot run python3 -m check_jsonschema ({err}); install it with `python3 -m pip install check-jsonschema`"
             )
         });
     assert!(
