@@ -4,11 +4,12 @@
 # Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
 # local redis-server with AOF in .data/redis (started here, stopped on exit, data kept); else no
 # Redis at all: the counter then uses Spin's built-in key-value store under .spin/ (counter_store=kv).
-# Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`.
+# Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`; LISTEN=ADDR
+# serves on another address than 127.0.0.1:5001.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-listen=127.0.0.1:5001
+listen=${LISTEN:-127.0.0.1:5001}
 redis_port=6379
 spin=${SPIN_BIN:-spin}
 
