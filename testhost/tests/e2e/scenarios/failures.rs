@@ -1,0 +1,115 @@
+//! Scenarios 7-9: Redis down (503 fast, liveness unaffected, recovery without restart),
+//! invalid settings (500 naming the variable, never the password), a non-integer key.
+
+use std::time::Duration;
+
+use super::WELCOME;
+use crate::support::app::{App, AppOptions};
+use crate::support::http::{assert_one_line, Method};
+use crate::support::redis_server::{RedisOptions, RedisServer};
+use crate::support::runtime::Runtime;
+
+const SECRET: &str = "e2e-Secret-Pw-7f3a";
+
+pub fn redis_down_then_back(runtime: &Runtime) {
+    let mut redis = RedisServer::start_with(RedisOptions {
+        aof: true,
+        ..RedisOptions::default()
+    });
+    let app = App::start(runtime, &AppOptions::on(&redis));
+    assert_eq!(app.count(), 1);
+
+    redis.stop();
+
+    let prefix = format!("Redis at 127.0.0.1:{} is unavailable: ", redis.port);
+    for path in ["/count", "/readyz"] {
+        let reply = app.get(path);
+        reply.assert_unavailable(&prefix);
+        assert!(
+            reply.body.to_lowercase().contains("connection refused"),
+            "the cause is named: {reply:?}"
+        );
+        assert!(
+            reply.elapsed < Duration::from_secs(1),
+            "answered in {:?}",
+            reply.elapsed
+        );
+    }
+    let head = app.request(Method::Head, "/readyz");
+    assert_eq!(
+        (head.status, head.header("retry-after")),
+        (503, Some("1")),
+        "{head:?}"
+    );
+    app.get("/").assert_text(200, WELCOME);
+    app.get("/healthz").assert_text(200, "ok");
+
+    redis.restart();
+    app.get("/readyz").assert_text(200, "ready");
+    assert_eq!(app.count(), 2);
+}
+
+pub fn bad_settings_name_the_variable(runtime: &Runtime) {
+    let redis = RedisServer::start();
+    let port_message = |value: &str| {
+        format!("invalid setting redis_port: \"{value}\" is not a port number (1-65535)")
+    };
+    let cases = [
+        ("redis_port", "abc", Some(port_message("abc"))),
+        ("redis_port", "0", Some(port_message("0"))),
+        ("redis_port", "70000", Some(port_message("70000"))),
+        ("redis_host", "", None),
+        ("redis_key", "", None),
+        ("redis_tls", "maybe", None),
+        ("counter_store", "foo", None),
+    ];
+    for (name, value, exact) in cases {
+        let app = App::start(
+            runtime,
+            &AppOptions::on(&redis)
+                .var("redis_password", SECRET)
+                .var(name, value),
+        );
+        for path in ["/count", "/readyz"] {
+            let reply = app.get(path);
+            let case = format!("{name}={value:?}, GET {path}: {reply:?}");
+            assert_eq!(reply.status, 500, "{case}");
+            assert!(
+                reply.body.starts_with(&format!("invalid setting {name}")),
+                "{case}"
+            );
+            if let Some(exact) = &exact {
+                assert_eq!(&reply.body, exact, "{case}");
+            }
+            assert_one_line(&reply.body);
+            reply.assert_plain_text();
+        }
+        app.get("/healthz").assert_text(200, "ok");
+        // Dropping the app checks that the password is not in its stderr.
+    }
+    assert_eq!(redis.get("visits"), None, "nothing was counted");
+}
+
+pub fn wrong_type_key_left_untouched(runtime: &Runtime) {
+    let redis = RedisServer::start();
+    redis.set("visits", "hello");
+    redis.set("e2e:word", "hello");
+    let app = App::start(runtime, &AppOptions::on(&redis));
+    let custom = App::start(
+        runtime,
+        &AppOptions::on(&redis).var("redis_key", "e2e:word"),
+    );
+
+    app.get("/count").assert_text(
+        500,
+        "key 'visits' does not hold an integer; fix or delete it in Redis",
+    );
+    custom.get("/count").assert_text(
+        500,
+        "key 'e2e:word' does not hold an integer; fix or delete it in Redis",
+    );
+    app.get("/readyz").assert_text(200, "ready");
+
+    assert_eq!(redis.get("visits").as_deref(), Some("hello"));
+    assert_eq!(redis.get("e2e:word").as_deref(), Some("hello"));
+}

@@ -1,0 +1,92 @@
+//! Scenario 11: the real `spin.toml` allows exactly the Redis its variables name (so any host
+//! spelling works), and a manifest whose allow-list does not match the Redis is refused.
+
+use std::fs;
+use std::path::PathBuf;
+
+use tempfile::TempDir;
+
+use crate::support::app::{App, AppOptions};
+use crate::support::redis_server::RedisServer;
+use crate::support::runtime::Runtime;
+use crate::support::{free_port, manifest, wasm_path};
+
+pub fn allow_list_follows_redis_variables(runtime: &Runtime) {
+    let redis = RedisServer::start();
+    let port = redis.port.to_string();
+    let mut expected = 0;
+
+    for host in ["127.0.0.1", "localhost"] {
+        let app = App::start(
+            runtime,
+            &AppOptions::new()
+                .var("redis_host", host)
+                .var("redis_port", &port),
+        );
+        app.get("/readyz").assert_text(200, "ready");
+        for _ in 0..2 {
+            expected += 1;
+            assert_eq!(app.count(), expected, "redis_host={host}");
+        }
+    }
+
+    assert_eq!(redis.get("visits"), Some(expected.to_string()));
+}
+
+/// A copy of the real manifest in a temp dir, with an absolute `source` and this allow-list.
+fn manifest_copy(allowed: &str) -> (TempDir, PathBuf) {
+    let text = fs::read_to_string(manifest()).expect("read spin.toml");
+    let source = "source = \"target/wasm32-wasip1/release/spin_redis_counter.wasm\"";
+    assert!(
+        text.contains(source),
+        "spin.toml should name the built component: {source}"
+    );
+    let text = text.replace(
+        source,
+        &format!("source = {:?}", wasm_path().display().to_string()),
+    );
+    let start = text
+        .find("allowed_outbound_hosts = [")
+        .expect("spin.toml has allowed_outbound_hosts");
+    let end = start
+        + text[start..]
+            .find(']')
+            .expect("the allow-list array closes")
+        + 1;
+    let text = format!(
+        "{}allowed_outbound_hosts = [{allowed:?}]{}",
+        &text[..start],
+        &text[end..]
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("e2e-manifest-")
+        .tempdir()
+        .expect("temp dir for the manifest copy");
+    let path = dir.path().join("spin.toml");
+    fs::write(&path, text).expect("write the manifest copy");
+    (dir, path)
+}
+
+pub fn mismatched_allow_list_is_refused(runtime: &Runtime) {
+    let redis = RedisServer::start();
+    let elsewhere = format!("redis://127.0.0.1:{}", free_port());
+    let (_dir, mismatched) = manifest_copy(&elsewhere);
+
+    let app = App::start(runtime, &AppOptions::on(&redis).manifest(&mismatched));
+
+    let prefix = format!("Redis at 127.0.0.1:{} is unavailable: ", redis.port);
+    for path in ["/count", "/readyz"] {
+        let reply = app.get(path);
+        reply.assert_unavailable(&prefix);
+        assert!(
+            reply.body.contains("allowed_outbound_hosts"),
+            "the refusal names the allow-list: {reply:?}"
+        );
+    }
+    assert_eq!(redis.get("visits"), None, "nothing reached Redis");
+
+    // The same copy with a matching allow-list counts: only the allow-list made the difference.
+    let (_dir, matching) = manifest_copy(&format!("redis://127.0.0.1:{}", redis.port));
+    let app = App::start(runtime, &AppOptions::on(&redis).manifest(&matching));
+    assert_eq!(app.count(), 1);
+}

@@ -1,0 +1,96 @@
+//! The scenarios of issue 3 (numbered as there) and issue 5 (`kv` mode). Each one starts its own
+//! Redis and app(s), asserts exact statuses, bodies and counts, and panics on the first mismatch.
+
+mod auth;
+mod counting;
+mod durability;
+mod failures;
+mod kv;
+mod manifest;
+mod routes;
+
+use crate::support::runtime::Runtime;
+
+/// The welcome body of `GET /`.
+pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
+
+pub type Scenario = fn(&Runtime);
+
+pub const ALL: &[(&str, Scenario)] = &[
+    // 1
+    (
+        "routes_statuses_and_bodies",
+        routes::routes_statuses_and_bodies,
+    ),
+    // 2
+    ("sequential_counts", counting::sequential_counts),
+    (
+        "custom_key_leaves_default_untouched",
+        counting::custom_key_leaves_default_untouched,
+    ),
+    // 3, 4
+    (
+        "concurrent_counts_are_exact",
+        counting::concurrent_counts_are_exact,
+    ),
+    (
+        "scale_out_three_apps_one_redis",
+        counting::scale_out_three_apps_one_redis,
+    ),
+    // 5, 6
+    (
+        "persistence_across_redis_and_app_restarts",
+        durability::persistence_across_restarts,
+    ),
+    (
+        "crash_durability_kill_9_under_load",
+        durability::crash_durability_kill_9_under_load,
+    ),
+    // 7, 8, 9
+    ("redis_down_then_back", failures::redis_down_then_back),
+    (
+        "bad_settings_name_the_variable",
+        failures::bad_settings_name_the_variable,
+    ),
+    (
+        "wrong_type_key_left_untouched",
+        failures::wrong_type_key_left_untouched,
+    ),
+    // 10
+    ("auth_requirepass", auth::auth_requirepass),
+    ("auth_acl_user", auth::auth_acl_user),
+    // 11
+    (
+        "allow_list_follows_redis_variables",
+        manifest::allow_list_follows_redis_variables,
+    ),
+    (
+        "mismatched_allow_list_is_refused",
+        manifest::mismatched_allow_list_is_refused,
+    ),
+    // issue 5: kv mode
+    (
+        "kv_redis_store_shares_key_with_redis_mode",
+        kv::redis_store_shares_key_with_redis_mode,
+    ),
+    (
+        "kv_redis_store_concurrent_counts_are_exact",
+        kv::redis_store_concurrent_counts_are_exact,
+    ),
+    (
+        "kv_redis_store_down_is_unavailable",
+        kv::redis_store_down_is_unavailable,
+    ),
+    (
+        "kv_builtin_store_counts_and_persists",
+        kv::builtin_store_counts_and_persists,
+    ),
+    (
+        "kv_builtin_store_concurrent_counts_are_exact",
+        kv::builtin_store_concurrent_counts_are_exact,
+    ),
+    (
+        "kv_mode_reads_no_redis_connection_variables",
+        kv::reads_no_redis_connection_variables,
+    ),
+];

@@ -1,0 +1,144 @@
+//! Concurrent clients hammering `/count`, each on its own keep-alive connection, recording every
+//! status and every number returned, so scenarios can assert exactness (no duplicate, no gap).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::http::{self, parse_count, Method};
+
+/// What a load run saw.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Status -> how many replies had it.
+    pub statuses: BTreeMap<u16, u64>,
+    /// The N of every `200 Visit count: N`.
+    pub counts: Vec<u64>,
+    /// Transport errors (connection reset, timeout...).
+    pub errors: Vec<String>,
+    /// 200 replies whose body was not `Visit count: N`.
+    pub bad_bodies: Vec<String>,
+}
+
+impl LoadReport {
+    fn merge(&mut self, other: LoadReport) {
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.counts.extend(other.counts);
+        self.errors.extend(other.errors);
+        self.bad_bodies.extend(other.bad_bodies);
+    }
+
+    pub fn ok(&self) -> u64 {
+        self.statuses.get(&200).copied().unwrap_or(0)
+    }
+
+    /// Every reply was `200 Visit count: N` and the Ns are exactly 1..=expected.
+    #[track_caller]
+    pub fn assert_exactly_one_to(&self, expected: u64) {
+        assert!(
+            self.errors.is_empty(),
+            "{} transport errors, first: {}",
+            self.errors.len(),
+            self.errors[0]
+        );
+        assert!(
+            self.bad_bodies.is_empty(),
+            "bad 200 bodies: {:?}",
+            &self.bad_bodies[..self.bad_bodies.len().min(5)]
+        );
+        assert_eq!(
+            self.statuses,
+            BTreeMap::from([(200, expected)]),
+            "statuses of {expected} requests"
+        );
+        let mut counts = self.counts.clone();
+        counts.sort_unstable();
+        let mut duplicates = Vec::new();
+        let mut gaps = Vec::new();
+        let mut next = 1;
+        for pair in counts.windows(2).filter(|w| w[0] == w[1]) {
+            duplicates.push(pair[0]);
+        }
+        counts.dedup();
+        for &n in &counts {
+            gaps.extend(next..n.min(expected + 1));
+            next = n + 1;
+        }
+        gaps.extend(next..=expected);
+        assert!(
+            duplicates.is_empty() && gaps.is_empty() && counts.last() == Some(&expected),
+            "returned numbers are not exactly 1..={expected}: {} duplicates (first {:?}), {} missing (first {:?}), max {:?}",
+            duplicates.len(),
+            &duplicates[..duplicates.len().min(10)],
+            gaps.len(),
+            &gaps[..gaps.len().min(10)],
+            counts.last()
+        );
+    }
+}
+
+/// `clients` threads, client `i` sending `per_client` sequential `GET /count` to `urls[i % len]`.
+pub fn hammer(urls: &[String], clients: usize, per_client: usize) -> LoadReport {
+    run(urls, clients, |_, done| done < per_client)
+}
+
+/// Like [`hammer`] but each client keeps going until `stop` is set; `ok` counts 200s as they come.
+pub fn until_stopped(url: &str, clients: usize, stop: &AtomicBool, ok: &AtomicU64) -> LoadReport {
+    let urls = [url.to_string()];
+    run(&urls, clients, |status, _| {
+        if status == Some(200) {
+            ok.fetch_add(1, Ordering::SeqCst);
+        }
+        !stop.load(Ordering::SeqCst)
+    })
+}
+
+/// The shared loop: `go_on(last status, requests done)` decides whether a client sends another.
+fn run(
+    urls: &[String],
+    clients: usize,
+    go_on: impl Fn(Option<u16>, usize) -> bool + Sync,
+) -> LoadReport {
+    let total = Arc::new(Mutex::new(LoadReport::default()));
+    thread::scope(|scope| {
+        for i in 0..clients {
+            let url = urls[i % urls.len()].clone();
+            let total = Arc::clone(&total);
+            let go_on = &go_on;
+            scope.spawn(move || {
+                let agent = http::agent(Duration::from_secs(30));
+                let mut mine = LoadReport::default();
+                let mut done = 0;
+                let mut last = None;
+                while go_on(last, done) {
+                    done += 1;
+                    match http::send(&agent, Method::Get, &url) {
+                        Ok(reply) => {
+                            *mine.statuses.entry(reply.status).or_default() += 1;
+                            last = Some(reply.status);
+                            if reply.status == 200 {
+                                match parse_count(&reply.body) {
+                                    Some(n) => mine.counts.push(n),
+                                    None => mine.bad_bodies.push(reply.body),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            last = None;
+                            mine.errors.push(e.to_string());
+                        }
+                    }
+                }
+                total.lock().unwrap().merge(mine);
+            });
+        }
+    });
+    Arc::try_unwrap(total)
+        .expect("all clients joined")
+        .into_inner()
+        .unwrap()
+}

@@ -1,0 +1,72 @@
+//! Fixtures shared by every scenario: a private `redis-server`, an app process (test host or real
+//! Spin), an HTTP client that records every reply, and a load generator.
+//! Everything a scenario starts is its own (free loopback port, own temp dir) and is killed on drop.
+
+pub mod app;
+pub mod http;
+pub mod load;
+pub mod redis_server;
+pub mod runtime;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The repository root: the directory holding the real `spin.toml`.
+pub fn repo_root() -> PathBuf {
+    let testhost = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    testhost
+        .parent()
+        .expect("testhost/ lives inside the repository")
+        .to_path_buf()
+}
+
+/// The project's real manifest, exactly as users run it.
+pub fn manifest() -> PathBuf {
+    repo_root().join("spin.toml")
+}
+
+/// The component the manifest's `source` names (built before the suite runs).
+pub fn wasm_path() -> PathBuf {
+    repo_root().join("target/wasm32-wasip1/release/spin_redis_counter.wasm")
+}
+
+/// A loopback port nobody listens on right now. The fixtures retry on another port when a
+/// process loses the race for it.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, or fails after `deadline` naming `what`.
+pub fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return Ok(value);
+        }
+        if start.elapsed() > deadline {
+            return Err(format!("timed out after {deadline:?} waiting for {what}"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Percent-encodes every byte that is not unreserved in a URL's userinfo.
+pub fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
