@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Benchmarks the counter under wrk and prints one Markdown table; run through bench/run.sh.
+
+Starts its own redis-server (AOF on, fsync `everysec` then `always`) and the app with `spin up`'s CLI
+(real Spin, or the test host when no Spin is found), on free loopback ports in a temp dir, and checks
+after every `/count` run that the counter grew by exactly the 2xx responses wrk saw. Exits 1 on a
+mismatch. Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
+"""
+
+import contextlib
+import datetime
+import functools
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WASM = REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"
+WRK_SCRIPT = Path(__file__).resolve().parent / "report.lua"
+CONNECTIONS = (1, 16, 64, 256)
+KEY = "visits"  # the manifest's default redis_key, used by every mode
+GRACE_S = 3  # wrk runs SECONDS + this, so each connection has time to drain its last request
+APP_START_S = 60  # Spin compiles the .wasm before it serves
+REDIS_START_S = 10
+
+
+@dataclass
+class Row:
+    target: str
+    fsync: str
+    connections: int
+    req_per_s: float
+    p50_us: int
+    p99_us: int
+    non_2xx: int
+    socket_errors: int
+    vs_root: str
+    check: str
+
+
+def main():
+    kind, runtime, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    bench = Bench(seconds)
+    with tempfile.TemporaryDirectory(prefix="spin-counter-bench-") as tmp:
+        tmp = Path(tmp)
+        for fsync in ("everysec", "always"):
+            with redis_server(tmp / f"redis-{fsync}", fsync) as redis_port:
+                in_redis = functools.partial(redis_counter, redis_port)
+                variables = {"redis_port": str(redis_port)}
+                with app(runtime, tmp / f"redis-mode-{fsync}", variables) as url:
+                    root = bench.measure(url + "/", "`/`", fsync)
+                    bench.measure(url + "/count", "`/count` redis", fsync, in_redis, root)
+                config = tmp / f"kv-redis-{fsync}.toml"
+                config.write_text(
+                    f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{redis_port}"\n'
+                )
+                with app(runtime, tmp / f"kv-redis-{fsync}", variables | {"counter_store": "kv"}, config) as url:
+                    bench.measure(url + "/count", "`/count` kv on Redis", fsync, in_redis, root)
+            if fsync == "everysec":
+                directory = tmp / "kv-builtin"
+                with app(runtime, directory, {"counter_store": "kv"}) as url:
+                    in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
+                    bench.measure(url + "/count", "`/count` kv built-in", "n/a (SQLite)", in_sqlite, root)
+        fs_type = filesystem_type(tmp)
+    print_report(kind, runtime, seconds, fs_type, bench.rows)
+    if bench.mismatches:
+        print("\nCOUNTER MISMATCH: the counter did not grow by the number of 2xx responses in:", file=sys.stderr)
+        for line in bench.mismatches:
+            print(f"  - {line}", file=sys.stderr)
+        sys.exit(1)
+
+
+class Bench:
+    """Runs wrk and collects the table's rows and any counter mismatch."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.rows = []
+        self.mismatches = []
+
+    def measure(self, url, target, fsync, read_counter=None, root=None):
+        """wrk at every connection count; read_counter() checks the growth; root gives `vs /`.
+        Returns req/s by connection count."""
+        rates = {}
+        for connections in CONNECTIONS:
+            before = read_counter() if read_counter else 0
+            result = run_wrk(url, connections, self.seconds)
+            rate = rates[connections] = result["requests"] / result["window_s"]
+            ok = result["requests"] - result["non_2xx_3xx"]
+            check = "-"
+            if read_counter:
+                grew = read_counter() - before
+                check = f"ok (+{grew})" if grew == ok else f"**MISMATCH: grew {grew}, 2xx {ok}**"
+                if grew != ok:
+                    self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
+            if result["drained"] != "true":
+                check += " (not drained: req/s over wrk's -d)"
+            self.rows.append(
+                Row(
+                    target=target,
+                    fsync=fsync,
+                    connections=connections,
+                    req_per_s=rate,
+                    p50_us=result["p50_us"],
+                    p99_us=result["p99_us"],
+                    non_2xx=result["non_2xx_3xx"],
+                    socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
+                    vs_root=f"{rate / root[connections]:.0%}" if root else "-",
+                    check=check,
+                )
+            )
+            print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
+        return rates
+
+
+def run_wrk(url, connections, seconds):
+    threads = 1 if connections == 1 else 2
+    out = run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds + GRACE_S}s",
+            "--latency",
+            "-s",
+            str(WRK_SCRIPT),
+            url,
+            "--",
+            str(seconds),
+            str(connections // threads),
+        ],
+        timeout=seconds + GRACE_S + 60,
+    )
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    fields = dict(pair.split("=", 1) for pair in line.split()[1:])
+    return {k: v if k == "drained" else float(v) if k == "window_s" else int(v) for k, v in fields.items()}
+
+
+@contextlib.contextmanager
+def redis_server(directory, fsync):
+    directory.mkdir()
+    port = free_port()
+    with started(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            fsync,
+        ],
+        directory / "redis.log",
+    ) as process:
+        wait_until(REDIS_START_S, process, directory / "redis.log", lambda: redis_cli(port, "PING") == "PONG")
+        yield port
+
+
+@contextlib.contextmanager
+def app(runtime, directory, variables, runtime_config=None):
+    """Starts the app as `spin up` would, with its own state dir; yields its base URL."""
+    directory.mkdir()
+    port = free_port()
+    command = [runtime, "up", "--from", str(REPO / "spin.toml"), "--listen", f"127.0.0.1:{port}"]
+    for name, value in variables.items():
+        command += ["--variable", f"{name}={value}"]
+    if runtime_config:
+        command += ["--runtime-config-file", str(runtime_config)]
+    command += ["--state-dir", str(directory / "state")]
+    url = f"http://127.0.0.1:{port}"
+    with started(command, directory / "app.log") as process:
+        wait_until(APP_START_S, process, directory / "app.log", lambda: http_ok(url + "/healthz"))
+        yield url
+
+
+@contextlib.contextmanager
+def started(command, log):
+    """Runs command in its own process group, output to log; stops the whole group on exit."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until(deadline_s, process, log, ready):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        if ready():
+            return
+        time.sleep(0.1)
+    sys.exit(f"{process.args[0]} not ready after {deadline_s} s:\n{log.read_text(errors='replace')}")
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_cli(port, *args, check=False):
+    result = subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=check,
+    )
+    return result.stdout.strip()
+
+
+def redis_counter(port):
+    value = redis_cli(port, "GET", KEY, check=True)
+    return int(value) if value else 0
+
+
+def sqlite_counter(db):
+    """Reads the built-in store's file directly (as Spin writes it: 8-byte little-endian integers), so the
+    check does not rely on the component under test; a missing file or row is a count of 0."""
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+        row = conn.execute("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?", (KEY,)).fetchone()
+    return int.from_bytes(row[0], "little", signed=True) if row else 0
+
+
+def run(command, timeout):
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True).stdout
+
+
+def filesystem_type(path):
+    """The type of the filesystem holding path (the AOF's fsync cost depends on it)."""
+    best, fs_type = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        mount_point, kind = line.split()[1:3]
+        if str(path).startswith(mount_point) and len(mount_point) > len(best):
+            best, fs_type = mount_point, kind
+    return fs_type
+
+
+def print_report(kind, runtime, seconds, fs_type, rows):
+    if kind == "spin":
+        version = run([runtime, "--version"], timeout=30).strip()
+        title = f"spin-redis-counter on {version} ({runtime})"
+    else:
+        manifest = tomllib.loads((REPO / "testhost/Cargo.toml").read_text())
+        commit = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=30).strip()
+        title = (
+            f"spin-redis-counter on the TEST HOST (spin-test-host {manifest['package']['version']}, "
+            f"commit {commit}): every figure is a test-host figure, not Spin's"
+        )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    redis_version = re.search(r"v=(\S+)", run(["redis-server", "--version"], timeout=30)).group(1)
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split()[1]
+    print(f"\n### {title}\n")
+    print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}")
+    print(f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"- .wasm: {WASM.stat().st_size:,} bytes ({WASM.relative_to(REPO)})")
+    print(
+        f"- load: wrk {wrk_version}, {seconds} s per run, -t1 at 1 connection and -t2 above; "
+        f"redis-server {redis_version} on loopback, AOF on {fs_type}"
+    )
+    print(
+        "- `vs /`: req/s relative to `/` at the same connection count in the same run "
+        "(the built-in store's `/` is the everysec one)\n"
+    )
+    print("| target | fsync | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | socket errors | vs `/` | counter check |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print(
+            f"| {r.target} | {r.fsync} | {r.connections} | {r.req_per_s:,.0f} | {r.p50_us / 1000:.2f} | "
+            f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.check} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

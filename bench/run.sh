@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmarks the component with wrk and prints one table (see bench/README.md).
+# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 28 runs in all)
+# Installs what it needs on a machine that has only Rust, builds the .wasm, and runs on real Spin when
+# SPIN_BIN or `spin` on PATH names one, otherwise on the test host built with the `host` profile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-5}"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || [ "$seconds" -gt 600 ]; then
+    echo "usage: bench/run.sh [SECONDS]   (1-600 seconds per wrk run, default 5)" >&2
+    exit 2
+fi
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    say "adding the wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+fi
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v python3 >/dev/null || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} (Debian packages)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+say "building the component (.wasm)"
+cargo build --locked --target wasm32-wasip1 --release
+
+if [ -n "${SPIN_BIN:-}" ]; then
+    kind=spin runtime="$SPIN_BIN"
+elif command -v spin >/dev/null; then
+    kind=spin runtime="$(command -v spin)"
+else
+    say "no Spin found (SPIN_BIN or spin on PATH): building the test host; figures will be test-host figures"
+    cargo build --locked --profile host -p spin-test-host
+    kind=test-host runtime=target/host/spin-test-host
+fi
+
+say "benchmarking on $runtime, $seconds s per wrk run"
+exec python3 bench/bench.py "$kind" "$runtime" "$seconds"
