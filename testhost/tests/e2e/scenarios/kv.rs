@@ -45,7 +45,7 @@ pub fn redis_store_down_is_unavailable(runtime: &Runtime) {
 
     for path in ["/count", "/readyz"] {
         let reply = app.get(path);
-        reply.assert_unavailable("");
+        reply.assert_unavailable("key-value store 'default' is unavailable: ");
     }
     app.get("/healthz").assert_text(200, "ok");
 }

@@ -159,11 +159,15 @@ impl App {
             cmd.arg("--runtime-config-file").arg(path);
         }
         cmd.arg("--state-dir").arg(&self.state_dir);
-        // Only the variables given here: no SPIN_VARIABLE_* from the caller's environment, and a
-        // working directory without a stray `.env`.
+        // Only the settings given here: no SPIN_VARIABLE_*, runtime config or log dir from the
+        // caller's environment (Spin reads all three), and a working directory without a `.env`.
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SPIN_VARIABLE_") {
-                cmd.env_remove(key);
+            let name = key.to_string_lossy();
+            if name.starts_with("SPIN_VARIABLE_")
+                || name == "RUNTIME_CONFIG_FILE"
+                || name == "SPIN_LOG_DIR"
+            {
+                cmd.env_remove(&key);
             }
         }
         cmd.current_dir(self.dir.path())
