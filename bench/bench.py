@@ -12,6 +12,7 @@ import datetime
 import functools
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 WASM = REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"
 WRK_SCRIPT = Path(__file__).resolve().parent / "report.lua"
 CONNECTIONS = (1, 16, 64, 256)
-KEY = "visits"  # the manifest's default redis_key, used by every mode
+KEY = "visits"  # redis_key, passed to every app
 GRACE_S = 3  # wrk runs SECONDS + this, so each connection has time to drain its last request
 APP_START_S = 60  # Spin compiles the .wasm before it serves
 REDIS_START_S = 10
@@ -49,7 +50,11 @@ class Row:
 
 
 def main():
-    kind, runtime, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    kind, seconds = sys.argv[1], int(sys.argv[3])
+    runtime = shutil.which(sys.argv[2])
+    if runtime is None:
+        sys.exit(f"{sys.argv[2]} is not an executable")
+    runtime = os.path.abspath(runtime)  # the app runs in its own working directory
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(seconds)
@@ -58,7 +63,7 @@ def main():
         for fsync in ("everysec", "always"):
             with redis_server(tmp / f"redis-{fsync}", fsync) as redis_port:
                 in_redis = functools.partial(redis_counter, redis_port)
-                variables = {"redis_port": str(redis_port)}
+                variables = {"redis_port": str(redis_port), "redis_key": KEY}
                 with app(runtime, tmp / f"redis-mode-{fsync}", variables) as url:
                     root = bench.measure(url + "/", "`/`", fsync)
                     bench.measure(url + "/count", "`/count` redis", fsync, in_redis, root)
@@ -70,7 +75,7 @@ def main():
                     bench.measure(url + "/count", "`/count` kv on Redis", fsync, in_redis, root)
             if fsync == "everysec":
                 directory = tmp / "kv-builtin"
-                with app(runtime, directory, {"counter_store": "kv"}) as url:
+                with app(runtime, directory, {"counter_store": "kv", "redis_key": KEY}) as url:
                     in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
                     bench.measure(url + "/count", "`/count` kv built-in", "n/a (SQLite)", in_sqlite, root)
         fs_type = filesystem_type(tmp)
@@ -186,16 +191,31 @@ def app(runtime, directory, variables, runtime_config=None):
         command += ["--runtime-config-file", str(runtime_config)]
     command += ["--state-dir", str(directory / "state")]
     url = f"http://127.0.0.1:{port}"
-    with started(command, directory / "app.log") as process:
+    # Only the settings given here: no SPIN_VARIABLE_*, runtime config or log dir from the caller's
+    # environment (Spin reads all three), and a working directory without a `.env`.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SPIN_VARIABLE_") and name not in ("RUNTIME_CONFIG_FILE", "SPIN_LOG_DIR")
+    }
+    with started(command, directory / "app.log", env=env, cwd=directory) as process:
         wait_until(APP_START_S, process, directory / "app.log", lambda: http_ok(url + "/healthz"))
         yield url
 
 
 @contextlib.contextmanager
-def started(command, log):
+def started(command, log, env=None, cwd=None):
     """Runs command in its own process group, output to log; stops the whole group on exit."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:
