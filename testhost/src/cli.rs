@@ -1,0 +1,156 @@
+//! The command line: the subset of `spin up` that the tests and benchmarks use, with the
+//! same flag names, so one test can start either binary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
+[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>]";
+
+/// The parsed `up` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Up {
+    pub from: PathBuf,
+    pub listen: SocketAddr,
+    /// `--variable` values; a later flag for the same name wins.
+    pub variables: HashMap<String, String>,
+    pub runtime_config_file: Option<PathBuf>,
+    /// `Some("")` explicitly unsets the state directory, as in Spin.
+    pub state_dir: Option<String>,
+}
+
+impl Up {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self> {
+        let mut args = args.into_iter();
+        match args.next().as_deref() {
+            Some("up") => {}
+            Some(other) => {
+                bail!("unknown command '{other}' (the test host only runs `up`)\n{USAGE}")
+            }
+            None => bail!("{USAGE}"),
+        }
+        let mut up = Up {
+            from: PathBuf::from("."),
+            listen: "127.0.0.1:3000".parse()?,
+            variables: HashMap::new(),
+            runtime_config_file: None,
+            state_dir: None,
+        };
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_string(), Some(value.to_string()))
+                }
+                _ => (arg.clone(), None),
+            };
+            let mut value = || -> Result<String> {
+                match inline.clone() {
+                    Some(v) => Ok(v),
+                    None => args
+                        .next()
+                        .with_context(|| format!("a value is required for '{flag}'")),
+                }
+            };
+            match flag.as_str() {
+                "--from" | "-f" | "--file" => up.from = PathBuf::from(value()?),
+                "--listen" => {
+                    let addr = value()?;
+                    up.listen = addr
+                        .parse()
+                        .with_context(|| format!("invalid --listen address '{addr}'"))?;
+                }
+                "--variable" => up.variables.extend(parse_variable(&value()?)?),
+                "--runtime-config-file" => up.runtime_config_file = Some(PathBuf::from(value()?)),
+                "--state-dir" => up.state_dir = Some(value()?),
+                other => bail!("unexpected argument '{other}'\n{USAGE}"),
+            }
+        }
+        Ok(up)
+    }
+}
+
+/// One `--variable`: `name=value`, `name=@file` (the file's text) or `@file.toml`.
+fn parse_variable(text: &str) -> Result<HashMap<String, String>> {
+    if let Some(path) = text.strip_prefix('@') {
+        if !path.ends_with(".toml") {
+            bail!(
+                "--variable @{path}: only @FILE.toml variable files are supported by the test host"
+            );
+        }
+        let content =
+            std::fs::read_to_string(path).with_context(|| format!("Failed to read \"{path}\"."))?;
+        return toml::from_str(&content)
+            .with_context(|| format!("Failed to parse TOML from \"{path}\"."));
+    }
+    let Some((name, value)) = text.split_once('=') else {
+        bail!("variables must be in the form 'key=value' or '@file'");
+    };
+    let value = match value.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("Failed to read \"{path}\"."))?
+        }
+        None => value.to_string(),
+    };
+    Ok(HashMap::from([(name.to_string(), value)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Up> {
+        Up::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn reads_spin_up_flags() {
+        let up = parse(&[
+            "up",
+            "--from",
+            "app",
+            "--listen",
+            "127.0.0.1:5099",
+            "--variable",
+            "redis_port=6390",
+            "--variable=redis_key=a=b",
+            "--runtime-config-file",
+            "rc.toml",
+            "--state-dir",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(up.from, PathBuf::from("app"));
+        assert_eq!(up.listen, "127.0.0.1:5099".parse().unwrap());
+        assert_eq!(up.variables["redis_port"], "6390");
+        assert_eq!(up.variables["redis_key"], "a=b");
+        assert_eq!(up.runtime_config_file, Some(PathBuf::from("rc.toml")));
+        assert_eq!(up.state_dir.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn later_variable_wins_and_defaults_apply() {
+        let up = parse(&["up", "--variable", "a=1", "--variable", "a=2"]).unwrap();
+        assert_eq!(up.variables["a"], "2");
+        assert_eq!(up.from, PathBuf::from("."));
+        assert_eq!(up.listen.port(), 3000);
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_know() {
+        assert!(parse(&["up", "--follow", "x"])
+            .unwrap_err()
+            .to_string()
+            .contains("unexpected argument '--follow'"));
+        assert!(parse(&["build"]).is_err());
+        assert!(parse(&["up", "--listen"])
+            .unwrap_err()
+            .to_string()
+            .contains("a value is required"));
+        assert!(parse(&["up", "--variable", "novalue"]).is_err());
+        assert!(parse(&["up", "--listen", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Turns the manifest's components into ready-to-instantiate Wasm and runs one request on a
+//! fresh instance, as Spin's HTTP trigger does.
+//!
+//! A wasip1 core module is made into a component with wit-component and the preview1
+//! reactor adapter (Spin's own step), compiled once and pre-instantiated once; each request
+//! then gets a new `Store` and instance.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hyper::body::Incoming;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::host::{self, ComponentShared, InstanceState};
+
+/// The engine every component of the app is compiled for.
+pub fn engine() -> Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    // Instances come and go with every request: reuse their memory slots instead of
+    // mapping fresh memory each time, as Spin does by default.
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling.total_component_instances(1_000);
+    pooling.total_core_instances(4_000);
+    pooling.total_memories(2_000);
+    pooling.total_tables(2_000);
+    pooling.max_memories_per_component(4);
+    pooling.max_tables_per_component(4);
+    pooling.max_core_instances_per_component(16);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Ok(Engine::new(&config)?)
+}
+
+/// Wasmtime's error as an `anyhow::Error`, so that context can be added to it.
+fn wt<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
+/// Returns a component for `bytes`: as is if it already is one, else the core module
+/// wrapped with the wasi_snapshot_preview1 reactor adapter.
+pub fn componentize(bytes: &[u8]) -> Result<Vec<u8>> {
+    if wasmparser_is_component(bytes) {
+        return Ok(bytes.to_vec());
+    }
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(bytes)?
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
+        .encode()
+}
+
+/// The Wasm binary header's layer field tells a component (1) from a core module (0).
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+/// One component, compiled and linked, ready to serve requests.
+pub struct ComponentRuntime {
+    engine: Engine,
+    pre: ProxyPre<InstanceState>,
+    shared: Arc<ComponentShared>,
+}
+
+impl ComponentRuntime {
+    pub fn new(engine: &Engine, wasm: &[u8], shared: Arc<ComponentShared>) -> Result<Self> {
+        let component_bytes =
+            componentize(wasm).context("failed to turn the module into a component")?;
+        let component = wt(Component::new(engine, &component_bytes))
+            .context("failed to compile the component")?;
+        let mut linker = Linker::<InstanceState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        host::add_to_linker(&mut linker)?;
+        let instance_pre = wt(linker.instantiate_pre(&component))
+            .context("the component imports something the test host does not provide")?;
+        let pre = wt(ProxyPre::new(instance_pre))
+            .context("the component does not export wasi:http/incoming-handler")?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            shared,
+        })
+    }
+
+    /// Runs `req` on a fresh instance. `Err` means the guest trapped or never produced a
+    /// response; the caller answers with Spin's empty 500.
+    pub async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        // The guest may keep running (streaming the body) after it has sent the head.
+        let task = tokio::spawn(async move {
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => anyhow::bail!("guest failed to produce a response: {code:?}"),
+            Err(_) => {
+                wt(task.await.context("guest invocation panicked")?)
+                    .context("guest invocation failed")?;
+                anyhow::bail!("guest failed to produce a response prior to returning")
+            }
+        }
+    }
+}
