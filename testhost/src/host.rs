@@ -578,3 +578,262 @@ pub fn add_to_linker(
         |s| s,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::spin_redis::HostConnection as _;
+    use super::*;
+    use crate::manifest::Manifest;
+    use crate::variables::{Provider, Resolver};
+    use std::process::{Child, Command, Stdio};
+
+    /// A redis-server of our own on a free loopback port, killed on drop.
+    struct RedisServer {
+        child: Child,
+        port: u16,
+        dir: std::path::PathBuf,
+    }
+
+    impl RedisServer {
+        fn start(extra: &[&str]) -> Self {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let dir = std::env::temp_dir().join(format!("spin-test-host-redis-{port}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not start"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Self { child, port, dir }
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// An instance whose allow-list is `redis://{{ host }}:{{ port }}` plus `extra_hosts`.
+    fn instance(host: &str, port: &str, extra_hosts: &str) -> InstanceState {
+        let manifest = format!(
+            r#"
+spin_manifest_version = 2
+[variables]
+host = {{ default = "127.0.0.1" }}
+port = {{ default = "6379" }}
+[[trigger.http]]
+route = "/..."
+component = "c"
+[component.c]
+source = "c.wasm"
+allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
+"#
+        );
+        let manifest = Manifest::parse(&manifest, "/app".into()).unwrap();
+        let values = [("host", host), ("port", port)].map(|(k, v)| (k.to_string(), v.to_string()));
+        let resolver = Resolver::new(
+            manifest.variables.clone(),
+            vec![Provider::Static(values.into())],
+        );
+        InstanceState::new(Arc::new(ComponentShared {
+            config: resolver.component_config(&manifest.components["c"]),
+            stores: Arc::new(Stores::new(Default::default())),
+            allowed_stores: vec![],
+        }))
+    }
+
+    /// The error as the component sees it: `other`'s message, or the variant's name.
+    fn describe(err: spin_redis::Error) -> String {
+        match err {
+            spin_redis::Error::Other(message) => message,
+            spin_redis::Error::InvalidAddress => "invalid-address".to_string(),
+            spin_redis::Error::TooManyConnections => "too-many-connections".to_string(),
+            spin_redis::Error::TypeError => "type-error".to_string(),
+        }
+    }
+
+    async fn open_error(state: &mut InstanceState, url: &str) -> String {
+        describe(
+            state
+                .open(url.to_string())
+                .await
+                .err()
+                .expect("open should fail"),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outbound_redis_counts_and_reports_errors_like_spin() {
+        let redis = RedisServer::start(&[]);
+        let port = redis.port.to_string();
+        let url = format!("redis://127.0.0.1:{port}");
+        let mut state = instance("127.0.0.1", &port, "");
+
+        let conn = state.open(url.clone()).await.unwrap();
+        let rep = conn.rep();
+        assert_eq!(
+            state
+                .incr(Resource::new_borrow(rep), "visits".into())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            state
+                .incr(Resource::new_borrow(rep), "visits".into())
+                .await
+                .unwrap(),
+            2
+        );
+        state
+            .set(Resource::new_borrow(rep), "word".into(), b"hello".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            state
+                .get(Resource::new_borrow(rep), "word".into())
+                .await
+                .unwrap(),
+            Some(b"hello".to_vec())
+        );
+        assert_eq!(
+            state
+                .get(Resource::new_borrow(rep), "absent".into())
+                .await
+                .unwrap(),
+            None
+        );
+        // A non-integer value is `other`, not `type-error`, and the value is untouched.
+        assert_eq!(
+            describe(state.incr(Resource::new_borrow(rep), "word".into()).await.unwrap_err()),
+            "An error was signalled by the server - ResponseError: value is not an integer or out of range"
+        );
+        let ping = state
+            .execute(Resource::new_borrow(rep), "PING".into(), vec![])
+            .await
+            .unwrap();
+        assert!(matches!(&ping[..], [spin_redis::RedisResult::Status(s)] if s == "PONG"));
+        assert_eq!(
+            state
+                .sadd(
+                    Resource::new_borrow(rep),
+                    "s".into(),
+                    vec!["a".into(), "b".into()]
+                )
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            state
+                .srem(Resource::new_borrow(rep), "s".into(), vec!["a".into()])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            state
+                .smembers(Resource::new_borrow(rep), "s".into())
+                .await
+                .unwrap(),
+            vec!["b".to_string()]
+        );
+        assert_eq!(
+            state
+                .del(Resource::new_borrow(rep), vec!["s".into(), "nope".into()])
+                .await
+                .unwrap(),
+            1
+        );
+        state.drop(conn).await.unwrap();
+
+        // Not in the allow-list: refused before connecting.
+        let other_port = format!("redis://127.0.0.1:{}", redis.port + 1);
+        assert_eq!(open_error(&mut state, &other_port).await, "invalid-address");
+        drop(redis);
+        assert_eq!(
+            open_error(&mut state, &url).await,
+            "Connection refused (os error 111)"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outbound_redis_auth_and_dns_errors_like_spin() {
+        let redis = RedisServer::start(&["--requirepass", "s3cret"]);
+        let port = redis.port.to_string();
+        let mut state = instance(
+            "127.0.0.1",
+            &port,
+            ", \"redis://no-such-host.invalid:6379\"",
+        );
+        // Without a password the connection opens; the first command is refused.
+        let conn = state
+            .open(format!("redis://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            describe(state.incr(conn, "visits".into()).await.unwrap_err()),
+            "NOAUTH: Authentication required."
+        );
+        assert_eq!(
+            open_error(&mut state, &format!("redis://:wrong@127.0.0.1:{port}")).await,
+            "Password authentication failed- AuthenticationFailed"
+        );
+        assert!(state
+            .open(format!("redis://:s3cret@127.0.0.1:{port}"))
+            .await
+            .is_ok());
+        assert_eq!(
+            open_error(&mut state, "redis://no-such-host.invalid:6379").await,
+            "failed to lookup address information: Name or service not known"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allow_list_that_is_not_a_host_fails_every_open() {
+        let mut state = instance("127.0.0.1", "abc", "");
+        assert_eq!(
+            open_error(&mut state, "redis://127.0.0.1:6379").await,
+            "Invalid allowed host port \"abc\""
+        );
+        let mut state = instance(":x@h", "6379", "");
+        assert_eq!(
+            open_error(&mut state, "redis://127.0.0.1:6379").await,
+            "Invalid allowed host \":x@h\""
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn key_value_open_checks_the_components_labels() {
+        let mut state = instance("127.0.0.1", "6379", "");
+        let opened = <InstanceState as store::Host>::open(&mut state, "default".to_string()).await;
+        assert!(matches!(opened, Err(store::Error::AccessDenied)));
+    }
+}
