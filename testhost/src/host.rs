@@ -684,8 +684,7 @@ allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
             state
                 .open(url.to_string())
                 .await
-                .err()
-                .expect("open should fail"),
+                .expect_err("open should fail"),
         )
     }
 
