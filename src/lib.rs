@@ -4,46 +4,41 @@
 
 mod counter;
 mod error;
+mod reply;
 mod routes;
 mod settings;
 
-use http::{header, HeaderValue, Method, Response, StatusCode};
-use spin_sdk::http::IncomingRequest;
+use http::{Method, StatusCode};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 use counter::{Counter, SpinStores};
 use error::Failure;
+use reply::Reply;
 use routes::{Endpoint, Route};
 use settings::{Lookup, Settings};
 
 const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
-const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 #[http_component]
-fn handle(request: IncomingRequest) -> Response<String> {
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let method = Method::from(request.method());
     let path = request.path_with_query().unwrap_or_default();
     let lookup: Lookup<'_> = &|name| spin_sdk::variables::get(name).map_err(|e| e.to_string());
-    let response = respond(routes::route(&method, &path), lookup, &SpinStores);
-    if response.status().is_server_error() {
-        eprintln!(
-            "{method} {path} -> {}: {}",
-            response.status(),
-            response.body()
-        );
+    let reply = respond(routes::route(&method, &path), lookup, &SpinStores);
+    if reply.status.is_server_error() {
+        eprintln!("{method} {path} -> {}: {}", reply.status, reply.body);
     }
-    response
+    reply.send(response_out).await;
 }
 
-/// The response for a routed request; settings are read only by the endpoints that need them.
-fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Response<String> {
+/// The reply to a routed request; settings are read only by the endpoints that need them.
+fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Reply {
     let outcome = match route {
-        Route::NotFound => return plain(StatusCode::NOT_FOUND, "Not found".into()),
+        Route::NotFound => return Reply::plain(StatusCode::NOT_FOUND, "Not found".into()),
         Route::MethodNotAllowed { allow } => {
-            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed".into());
-            let allow = HeaderValue::from_static(allow);
-            response.headers_mut().insert(header::ALLOW, allow);
-            return response;
+            return Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed".into())
+                .with_header("allow", allow);
         }
         Route::Serve(Endpoint::Welcome) => Ok(WELCOME.to_string()),
         Route::Serve(Endpoint::Health) => Ok("ok".to_string()),
@@ -55,33 +50,23 @@ fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Response
             .map(|()| "ready".to_string()),
     };
     match outcome {
-        Ok(body) => plain(StatusCode::OK, body),
-        Err(failure) => failure_response(&failure),
+        Ok(body) => Reply::plain(StatusCode::OK, body),
+        Err(failure) => failure_reply(&failure),
     }
 }
 
-fn failure_response(failure: &Failure) -> Response<String> {
-    let mut response = plain(failure.status(), failure.to_string());
-    if let Some(seconds) = failure.retry_after() {
-        let seconds = HeaderValue::from_static(seconds);
-        response.headers_mut().insert(header::RETRY_AFTER, seconds);
+fn failure_reply(failure: &Failure) -> Reply {
+    let reply = Reply::plain(failure.status(), failure.to_string());
+    match failure.retry_after() {
+        Some(seconds) => reply.with_header("retry-after", seconds),
+        None => reply,
     }
-    response
-}
-
-fn plain(status: StatusCode, body: String) -> Response<String> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let content_type = HeaderValue::from_static(TEXT_PLAIN);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, content_type);
-    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reply::TEXT_PLAIN;
     use std::cell::{Cell, RefCell};
 
     /// A counter that answers with what the test scripted and counts how often it was asked.
@@ -130,19 +115,21 @@ mod tests {
         panic!("{name} was read but this endpoint needs no settings")
     }
 
-    fn call(
-        method: Method,
-        path: &str,
-        lookup: Lookup<'_>,
-        counter: &FakeCounter,
-    ) -> Response<String> {
+    fn call(method: Method, path: &str, lookup: Lookup<'_>, counter: &FakeCounter) -> Reply {
         respond(routes::route(&method, path), lookup, counter)
     }
 
-    fn assert_plain(response: &Response<String>, status: StatusCode, body: &str) {
-        assert_eq!(response.status(), status);
-        assert_eq!(response.body(), body);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], TEXT_PLAIN);
+    fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
+        let mut values = reply.headers.iter().filter(|(n, _)| *n == name);
+        let value = values.next().map(|&(_, value)| value);
+        assert!(values.next().is_none(), "{name} is sent twice");
+        value
+    }
+
+    fn assert_plain(reply: &Reply, status: StatusCode, body: &str) {
+        assert_eq!(reply.status, status);
+        assert_eq!(reply.body, body);
+        assert_eq!(header(reply, "content-type"), Some(TEXT_PLAIN));
     }
 
     #[test]
@@ -172,7 +159,7 @@ mod tests {
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed",
         );
-        assert_eq!(response.headers()[header::ALLOW], "GET");
+        assert_eq!(header(&response, "allow"), Some("GET"));
         assert_eq!(counter.calls.get(), 0);
     }
 
@@ -205,7 +192,7 @@ mod tests {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Redis at 127.0.0.1:6379 is unavailable: Connection refused (os error 111)",
             );
-            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+            assert_eq!(header(&response, "retry-after"), Some("1"));
         }
     }
 
@@ -222,7 +209,7 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR,
             "invalid setting redis_port: \"abc\" is not a port number (1-65535)",
         );
-        assert!(!response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(header(&response, "retry-after"), None);
         assert_eq!(counter.calls.get(), 0);
     }
 
