@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
-[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>]";
+[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache]";
 
 /// The parsed `up` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct Up {
     pub runtime_config_file: Option<PathBuf>,
     /// `Some("")` explicitly unsets the state directory, as in Spin.
     pub state_dir: Option<String>,
+    /// `--disable-cache`: compile the component even if a cached compilation exists.
+    pub disable_cache: bool,
 }
 
 impl Up {
@@ -39,6 +41,7 @@ impl Up {
             variables: HashMap::new(),
             runtime_config_file: None,
             state_dir: None,
+            disable_cache: false,
         };
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -66,6 +69,7 @@ impl Up {
                 "--variable" => up.variables.extend(parse_variable(&value()?)?),
                 "--runtime-config-file" => up.runtime_config_file = Some(PathBuf::from(value()?)),
                 "--state-dir" => up.state_dir = Some(value()?),
+                "--disable-cache" if inline.is_none() => up.disable_cache = true,
                 other => bail!("unexpected argument '{other}'\n{USAGE}"),
             }
         }
@@ -121,6 +125,7 @@ mod tests {
             "rc.toml",
             "--state-dir",
             "",
+            "--disable-cache",
         ])
         .unwrap();
         assert_eq!(up.from, PathBuf::from("app"));
@@ -129,6 +134,7 @@ mod tests {
         assert_eq!(up.variables["redis_key"], "a=b");
         assert_eq!(up.runtime_config_file, Some(PathBuf::from("rc.toml")));
         assert_eq!(up.state_dir.as_deref(), Some(""));
+        assert!(up.disable_cache);
     }
 
     #[test]

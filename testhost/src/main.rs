@@ -91,6 +91,13 @@ fn load(up: &cli::Up) -> Result<App> {
     let stores = Arc::new(Stores::new(stores));
 
     let engine = runtime::engine()?;
+    // Spin caches compiled Wasm too; DISABLE_WASMTIME_CACHE is Spin's variable for the flag.
+    let disable_cache = up.disable_cache || std::env::var_os("DISABLE_WASMTIME_CACHE").is_some();
+    let cache_dir = if disable_cache {
+        None
+    } else {
+        runtime::default_cache_dir()
+    };
     let mut components = HashMap::new();
     for trigger in &manifest.triggers {
         if components.contains_key(&trigger.component) {
@@ -112,12 +119,18 @@ fn load(up: &cli::Up) -> Result<App> {
             stores: stores.clone(),
             allowed_stores: component.key_value_stores.clone(),
         });
-        let runtime = ComponentRuntime::new(&engine, &wasm, shared)
+        let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared)
             .with_context(|| format!("failed to load component {:?}", component.id))?;
         components.insert(trigger.component.clone(), runtime);
     }
     for (label, store) in stores.iter() {
-        eprintln!("Key-value store {label:?}: {}", store.summary());
+        let used = manifest
+            .components
+            .values()
+            .any(|c| c.key_value_stores.contains(label));
+        if used {
+            eprintln!("Key-value store {label:?}: {}", store.summary());
+        }
     }
     Ok(App {
         manifest,

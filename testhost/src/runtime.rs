@@ -5,6 +5,8 @@
 //! reactor adapter (Spin's own step), compiled once and pre-instantiated once; each request
 //! then gets a new `Store` and instance.
 
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -61,6 +63,53 @@ fn wasmparser_is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
 }
 
+/// Where compiled components are kept between runs, as Spin keeps its Wasmtime cache:
+/// `$XDG_CACHE_HOME/spin-test-host`, else `~/.cache/spin-test-host`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(base.join("spin-test-host"))
+}
+
+/// Compiles `wasm` (componentizing it first), reusing an earlier compilation of the same
+/// bytes by the same engine configuration from `cache_dir` when there is one.
+fn compile(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>) -> Result<Component> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+        .hash(&mut hasher);
+    wasm.hash(&mut hasher);
+    let cached = cache_dir.map(|dir| dir.join(format!("{:016x}.cwasm", hasher.finish())));
+    if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
+        // SAFETY: files in this directory are only ever written below, by
+        // `Component::serialize` on an engine with the same compatibility hash (it is part
+        // of the name), via an atomic rename; Wasmtime also checks the header on load.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, path) } {
+            return Ok(component);
+        }
+    }
+    let component_bytes =
+        componentize(wasm).context("failed to turn the module into a component")?;
+    let component =
+        wt(Component::new(engine, &component_bytes)).context("failed to compile the component")?;
+    if let Some(path) = cached {
+        // The cache only saves time: failing to write it is not an error.
+        let _ = write_atomically(&path, &wt(component.serialize())?);
+    }
+    Ok(component)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)
+}
+
 /// One component, compiled and linked, ready to serve requests.
 pub struct ComponentRuntime {
     engine: Engine,
@@ -69,11 +118,13 @@ pub struct ComponentRuntime {
 }
 
 impl ComponentRuntime {
-    pub fn new(engine: &Engine, wasm: &[u8], shared: Arc<ComponentShared>) -> Result<Self> {
-        let component_bytes =
-            componentize(wasm).context("failed to turn the module into a component")?;
-        let component = wt(Component::new(engine, &component_bytes))
-            .context("failed to compile the component")?;
+    pub fn new(
+        engine: &Engine,
+        wasm: &[u8],
+        cache_dir: Option<&Path>,
+        shared: Arc<ComponentShared>,
+    ) -> Result<Self> {
+        let component = compile(engine, wasm, cache_dir)?;
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
