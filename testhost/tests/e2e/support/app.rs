@@ -217,8 +217,13 @@ impl App {
     /// Sends a request; a reply that leaks the password fails the test.
     #[track_caller]
     pub fn request(&self, method: Method, path: &str) -> Reply {
-        let reply = http::send(&self.agent, method, &self.url(path))
-            .unwrap_or_else(|e| panic!("{method:?} {path} on {}: {e}", self.runtime));
+        let reply = http::send(&self.agent, method, &self.url(path)).unwrap_or_else(|e| match e {
+            ureq::Error::Timeout(_) => panic!(
+                "{method:?} {path} on {}: no answer within {REQUEST_TIMEOUT:?}",
+                self.runtime
+            ),
+            e => panic!("{method:?} {path} on {}: {e}", self.runtime),
+        });
         for secret in &self.secrets {
             assert!(
                 !reply.body.contains(secret.as_str())
