@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.request
@@ -30,7 +31,7 @@ WASM = REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"
 WRK_SCRIPT = Path(__file__).resolve().parent / "report.lua"
 CONNECTIONS = (1, 16, 64, 256)
 KEY = "visits"  # redis_key, passed to every app
-GRACE_S = 3  # wrk runs SECONDS + this, so each connection has time to drain its last request
+DRAIN_LIMIT_S = 30  # wrk's -d is SECONDS + this: room for every connection to get its last answer
 APP_START_S = 60  # Spin compiles the .wasm before it serves
 REDIS_START_S = 10
 
@@ -58,28 +59,45 @@ def main():
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(seconds)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="spin-counter-bench-") as tmp:
         tmp = Path(tmp)
         for fsync in ("everysec", "always"):
-            with redis_server(tmp / f"redis-{fsync}", fsync) as redis_port:
+            first_row = len(bench.rows)
+            with contextlib.ExitStack() as stack:
+                redis_port = stack.enter_context(redis_server(tmp / f"redis-{fsync}", fsync))
                 in_redis = functools.partial(redis_counter, redis_port)
                 variables = {"redis_port": str(redis_port), "redis_key": KEY}
-                with app(runtime, tmp / f"redis-mode-{fsync}", variables) as url:
-                    root = bench.measure(url + "/", "`/`", fsync)
-                    bench.measure(url + "/count", "`/count` redis", fsync, in_redis, root)
                 config = tmp / f"kv-redis-{fsync}.toml"
                 config.write_text(
                     f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{redis_port}"\n'
                 )
-                with app(runtime, tmp / f"kv-redis-{fsync}", variables | {"counter_store": "kv"}, config) as url:
-                    bench.measure(url + "/count", "`/count` kv on Redis", fsync, in_redis, root)
-            if fsync == "everysec":
-                directory = tmp / "kv-builtin"
-                with app(runtime, directory, {"counter_store": "kv", "redis_key": KEY}) as url:
+                redis_mode = stack.enter_context(app(runtime, tmp / f"redis-mode-{fsync}", variables))
+                kv_redis = stack.enter_context(
+                    app(runtime, tmp / f"kv-redis-{fsync}", variables | {"counter_store": "kv"}, config)
+                )
+                # (target, fsync column, URL, counter reader); all apps run at once and take turns per
+                # connection count, so a drift in the machine's load hits `/` and the `/count`s alike.
+                targets = [
+                    ("`/count` redis", fsync, redis_mode + "/count", in_redis),
+                    ("`/count` kv on Redis", fsync, kv_redis + "/count", in_redis),
+                ]
+                if fsync == "everysec":
+                    directory = tmp / "kv-builtin"
+                    builtin = stack.enter_context(app(runtime, directory, {"counter_store": "kv", "redis_key": KEY}))
                     in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
-                    bench.measure(url + "/count", "`/count` kv built-in", "n/a (SQLite)", in_sqlite, root)
+                    targets.append(("`/count` kv built-in", "n/a (SQLite)", builtin + "/count", in_sqlite))
+                for connections in CONNECTIONS:
+                    root = bench.measure(redis_mode + "/", "`/`", fsync, connections)
+                    for target, column, url, read_counter in targets:
+                        bench.measure(url, target, column, connections, read_counter, root)
+            order = ["`/`"] + [target for target, *_ in targets]
+            bench.rows[first_row:] = sorted(
+                bench.rows[first_row:], key=lambda r: (order.index(r.target), r.connections)
+            )
         fs_type = filesystem_type(tmp)
-    print_report(kind, runtime, seconds, fs_type, bench.rows)
+    load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print_report(kind, runtime, seconds, fs_type, load, bench.rows)
     if bench.mismatches:
         print("\nCOUNTER MISMATCH: the counter did not grow by the number of 2xx responses in:", file=sys.stderr)
         for line in bench.mismatches:
@@ -95,60 +113,59 @@ class Bench:
         self.rows = []
         self.mismatches = []
 
-    def measure(self, url, target, fsync, read_counter=None, root=None):
-        """wrk at every connection count; read_counter() checks the growth; root gives `vs /`.
-        Returns req/s by connection count."""
-        rates = {}
-        for connections in CONNECTIONS:
-            before = read_counter() if read_counter else 0
-            result = run_wrk(url, connections, self.seconds)
-            rate = rates[connections] = result["requests"] / result["window_s"]
-            ok = result["requests"] - result["non_2xx_3xx"]
-            check = "-"
-            if read_counter:
-                grew = read_counter() - before
-                check = f"ok (+{grew})" if grew == ok else f"**MISMATCH: grew {grew}, 2xx {ok}**"
-                if grew != ok:
-                    self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
-            if result["drained"] != "true":
-                check += " (not drained: req/s over wrk's -d)"
-            self.rows.append(
-                Row(
-                    target=target,
-                    fsync=fsync,
-                    connections=connections,
-                    req_per_s=rate,
-                    p50_us=result["p50_us"],
-                    p99_us=result["p99_us"],
-                    non_2xx=result["non_2xx_3xx"],
-                    socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
-                    vs_root=f"{rate / root[connections]:.0%}" if root else "-",
-                    check=check,
-                )
+    def measure(self, url, target, fsync, connections, read_counter=None, root=None):
+        """One wrk run; read_counter() checks the counter's growth; root is `/`'s req/s. Returns req/s."""
+        before = read_counter() if read_counter else 0
+        result = run_wrk(url, connections, self.seconds)
+        rate = result["requests"] / result["window_s"]
+        ok = result["requests"] - result["non_2xx_3xx"]
+        check = "-"
+        if read_counter:
+            grew = read_counter() - before
+            check = f"ok (+{grew})" if grew == ok else f"**MISMATCH: grew {grew}, 2xx {ok}**"
+            if grew != ok:
+                self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
+        if result["drained"] != "true":
+            check += " (not drained: req/s over wrk's -d)"
+        self.rows.append(
+            Row(
+                target=target,
+                fsync=fsync,
+                connections=connections,
+                req_per_s=rate,
+                p50_us=result["p50_us"],
+                p99_us=result["p99_us"],
+                non_2xx=result["non_2xx_3xx"],
+                socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
+                vs_root=f"{rate / root:.0%}" if root else "-",
+                check=check,
             )
-            print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
-        return rates
+        )
+        print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
+        return rate
 
 
 def run_wrk(url, connections, seconds):
+    """Runs wrk with report.lua; once every thread has drained, SIGINT makes wrk report at once instead of
+    idling to the end of its -d (which only bounds the drain)."""
     threads = 1 if connections == 1 else 2
-    out = run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds + GRACE_S}s",
-            "--latency",
-            "-s",
-            str(WRK_SCRIPT),
-            url,
-            "--",
-            str(seconds),
-            str(connections // threads),
-        ],
-        timeout=seconds + GRACE_S + 60,
-    )
-    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds + DRAIN_LIMIT_S}s", "--latency"]
+    command += ["-s", str(WRK_SCRIPT), url, "--", str(seconds), str(connections // threads)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        watchdog = threading.Timer(seconds + DRAIN_LIMIT_S + 30, process.kill)
+        watchdog.start()
+        try:
+            drained, output = 0, []
+            for line in process.stdout:  # ends when wrk exits, at the latest after its -d
+                output.append(line)
+                drained += line.startswith("DRAINED")
+                if drained == threads:
+                    process.send_signal(signal.SIGINT)
+        finally:
+            watchdog.cancel()
+    if process.returncode != 0:
+        sys.exit(f"wrk failed ({process.returncode}):\n{''.join(output)}")
+    line = next(line for line in output if line.startswith("BENCH "))
     fields = dict(pair.split("=", 1) for pair in line.split()[1:])
     return {k: v if k == "drained" else float(v) if k == "window_s" else int(v) for k, v in fields.items()}
 
@@ -294,7 +311,7 @@ def filesystem_type(path):
     return fs_type
 
 
-def print_report(kind, runtime, seconds, fs_type, rows):
+def print_report(kind, runtime, seconds, fs_type, load, rows):
     if kind == "spin":
         version = run([runtime, "--version"], timeout=30).strip()
         title = f"spin-redis-counter on {version} ({runtime})"

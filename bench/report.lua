@@ -1,13 +1,14 @@
 -- wrk script for bench/bench.py: measure for SECONDS, then drain, then print one machine-readable line.
 --
--- Usage: wrk -tT -cC -d<SECONDS + grace>s --latency -s report.lua URL -- SECONDS C/T
+-- Usage: wrk -tT -cC -d<SECONDS + drain limit>s --latency -s report.lua URL -- SECONDS C/T
 --
 -- Why drain: when wrk's -d ends it closes every connection with a request still in flight, and the
 -- app may finish those requests (Spin runs the handler to completion), so the counter would grow by
 -- more than the 2xx responses wrk counted. Instead each connection stops sending after SECONDS: its
 -- next request is an empty string, which wrk writes as nothing and then waits on forever. Once all
 -- connections of a thread are idle like that, every request it sent has been answered; the thread
--- stops, and the measured window ends at that moment (wrk's own duration includes the idle grace).
+-- stops, and the measured window ends at that moment. -d only bounds the drain: bench.py sends wrk
+-- SIGINT (report now) when every thread has drained.
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -51,6 +52,8 @@ function request()
     if idle == connections then
         finished = now()
         wrk.thread:stop()
+        io.write("DRAINED\n") -- bench.py ends wrk once every thread said so
+        io.flush()
     end
     return ""
 end
