@@ -333,11 +333,11 @@ def print_report(kind, runtime, seconds, fs_type, load, rows):
     redis_version = re.search(r"v=(\S+)", run(["redis-server", "--version"], timeout=30)).group(1)
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split()[1]
     print(f"\n### {title}\n")
-    print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}")
+    print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}; 1-minute load average {load}")
     print(f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"- .wasm: {WASM.stat().st_size:,} bytes ({WASM.relative_to(REPO)})")
     print(
-        f"- load: wrk {wrk_version}, {seconds} s per run, -t1 at 1 connection and -t2 above; "
+        f"- tools: wrk {wrk_version}, {seconds} s per run, -t1 at 1 connection and -t2 above; "
         f"redis-server {redis_version} on loopback, AOF on {fs_type}"
     )
     print(
