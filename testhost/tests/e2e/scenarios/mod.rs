@@ -78,8 +78,8 @@ pub const ALL: &[(&str, Scenario)] = &[
         kv::redis_store_concurrent_counts_are_exact,
     ),
     (
-        "kv_redis_store_down_is_unavailable",
-        kv::redis_store_down_is_unavailable,
+        "kv_redis_store_down_is_not_ready",
+        kv::redis_store_down_is_not_ready,
     ),
     (
         "kv_builtin_store_counts_and_persists",
