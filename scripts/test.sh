@@ -23,9 +23,16 @@ if ! command -v redis-server >/dev/null; then
 fi
 # The packaged service is not needed: every test starts its own redis-server on a free port.
 
+if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+    say "installing python3 and pip (Debian packages)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq python3 python3-pip >/dev/null
+fi
 if ! python3 -m check_jsonschema --version >/dev/null 2>&1; then
     say "installing check-jsonschema (PyPI) for the Compose schema check"
-    python3 -m pip install --quiet check-jsonschema
+    # A Debian-managed python3 refuses plain installs (PEP 668); a user install is fine there.
+    python3 -m pip install --quiet check-jsonschema 2>/dev/null ||
+        python3 -m pip install --quiet --user --break-system-packages check-jsonschema
 fi
 
 say "building the component (.wasm)"
