@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Benchmarks the counter under wrk and prints one Markdown table; run through bench/run.sh.
 
-Starts its own redis-server (AOF on, fsync `everysec` then `always`) and the app with `spin up`'s CLI
-(real Spin, or the test host when no Spin is found), on free loopback ports in a temp dir, and checks
-after every `/count` run that the counter grew by exactly the 2xx responses wrk saw. Exits 1 on a
-mismatch. Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
+Starts its own redis-server (AOF on, fsync `everysec` then `always`), the app with `spin up`'s CLI
+(real Spin, or the test host when no Spin is found) and, for comparison, seed_app.py (a stand-in for the
+Flask seed service) under gunicorn with 2 and 1 workers on the same redis-server, on free loopback ports
+in a temp dir, and checks after every `/count` run that the counter grew by exactly the 2xx responses
+wrk saw. Exits 1 on a mismatch. Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
 """
 
 import contextlib
 import datetime
 import functools
+import importlib.metadata
 import os
 import re
 import shutil
@@ -28,12 +30,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WASM = REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"
-WRK_SCRIPT = Path(__file__).resolve().parent / "report.lua"
+BENCH = Path(__file__).resolve().parent
+WRK_SCRIPT = BENCH / "report.lua"
 CONNECTIONS = (1, 16, 64, 256)
 KEY = "visits"  # redis_key, passed to every app
 DRAIN_LIMIT_S = 30  # wrk's -d is SECONDS + this: room for every connection to get its last answer
 APP_START_S = 60  # Spin compiles the .wasm before it serves
 REDIS_START_S = 10
+SEED_WORKERS = (2, 1)  # gunicorn -w for seed_app.py; each has its own key, seed-<workers>w
+SEED_START_S = 30
 
 
 @dataclass
@@ -87,6 +92,12 @@ def main():
                     builtin = stack.enter_context(app(runtime, directory, {"counter_store": "kv", "redis_key": KEY}))
                     in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
                     targets.append(("`/count` kv built-in", "n/a (SQLite)", builtin + "/count", in_sqlite))
+                for workers in SEED_WORKERS:
+                    key = f"seed-{workers}w"
+                    seed_url = stack.enter_context(seed(tmp / f"{key}-{fsync}", redis_port, workers, key))
+                    in_seed_key = functools.partial(redis_counter, redis_port, key)
+                    target = f"`/count` seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
+                    targets.append((target, fsync, seed_url + "/count", in_seed_key))
                 for connections in CONNECTIONS:
                     root = bench.measure(redis_mode + "/", "`/`", fsync, connections)
                     for target, column, url, read_counter in targets:
@@ -221,6 +232,25 @@ def app(runtime, directory, variables, runtime_config=None):
 
 
 @contextlib.contextmanager
+def seed(directory, redis_port, workers, key):
+    """Starts seed_app.py under gunicorn (sync workers, as the seed ran) on redis_port, counting in key;
+    yields its base URL."""
+    directory.mkdir()
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    command += ["--chdir", str(BENCH), "seed_app:app"]
+    url = f"http://127.0.0.1:{port}"
+    # No GUNICORN_CMD_ARGS from the caller's environment, no gunicorn.conf.py in the working directory, and
+    # no bytecode cache written into bench/.
+    env = {name: value for name, value in os.environ.items() if name != "GUNICORN_CMD_ARGS"}
+    env |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_port), "REDIS_KEY": key}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    with started(command, directory / "seed.log", env=env, cwd=directory) as process:
+        wait_until(SEED_START_S, process, directory / "seed.log", lambda: http_ok(url + "/"))
+        yield url
+
+
+@contextlib.contextmanager
 def started(command, log, env=None, cwd=None):
     """Runs command in its own process group, output to log; stops the whole group on exit."""
     with open(log, "wb") as out:
@@ -282,8 +312,8 @@ def redis_cli(port, *args, check=False):
     return result.stdout.strip()
 
 
-def redis_counter(port):
-    value = redis_cli(port, "GET", KEY, check=True)
+def redis_counter(port, key=KEY):
+    value = redis_cli(port, "GET", key, check=True)
     return int(value) if value else 0
 
 
@@ -339,6 +369,11 @@ def print_report(kind, runtime, seconds, fs_type, load, rows):
     print(
         f"- tools: wrk {wrk_version}, {seconds} s per run, -t1 at 1 connection and -t2 above; "
         f"redis-server {redis_version} on loopback, AOF on {fs_type}"
+    )
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("gunicorn", "flask", "redis"))
+    print(
+        f"- seed rows: bench/seed_app.py, a stand-in for the Flask seed service written for this benchmark, "
+        f"on {versions} (redis-py), Python {sys.version.split()[0]}; gunicorn's default sync workers"
     )
     print(
         "- `vs /`: req/s relative to `/` at the same connection count in the same run "

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the component with wrk and prints one table (see bench/README.md).
-# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 28 runs in all)
+# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 44 runs in all)
 # Installs what it needs on a machine that has only Rust, builds the .wasm, and runs on real Spin when
 # SPIN_BIN or `spin` on PATH names one, otherwise on the test host built with the `host` profile.
+# The seed rows run bench/seed_app.py under gunicorn, so it also needs flask, gunicorn and redis (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +29,22 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v python3 >/dev/null || missing+=(python3)
+seed_packages=(flask gunicorn redis)
+has_seed_packages() { python3 -c 'import flask, gunicorn, redis' 2>/dev/null; }
+if ! has_seed_packages && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3-pip)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]} (Debian packages)"
     as_root apt-get update -qq
     as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! has_seed_packages; then
+    say "installing ${seed_packages[*]} (PyPI) for the seed service's stand-in"
+    # A Debian-managed python3 refuses plain installs (PEP 668); a user install is fine there.
+    python3 -m pip install --quiet "${seed_packages[@]}" 2>/dev/null ||
+        python3 -m pip install --quiet --user --break-system-packages "${seed_packages[@]}"
 fi
 
 say "building the component (.wasm)"
