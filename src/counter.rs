@@ -4,10 +4,13 @@
 //! real thing: Spin's outbound Redis or its key-value store, chosen by the settings. Spin reports
 //! most failures as free text (see SPIN-FACTS), so [`classify`] turns that text into a [`Failure`].
 
+use std::time::Duration;
+
 use spin_sdk::redis::{self, Connection, RedisResult};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 use crate::error::Failure;
+use crate::retry;
 use crate::settings::{RedisTarget, Settings, Store};
 
 /// The key-value store label the component uses (declared in spin.toml's `key_value_stores`).
@@ -15,31 +18,42 @@ const KV_STORE: &str = "default";
 
 pub trait Counter {
     /// Adds one to the counter and returns the new value.
-    fn incr(&self, settings: &Settings) -> Result<i64, Failure>;
+    async fn incr(&self, settings: &Settings) -> Result<i64, Failure>;
     /// Checks that the store answers, without changing anything.
-    fn ping(&self, settings: &Settings) -> Result<(), Failure>;
+    async fn ping(&self, settings: &Settings) -> Result<(), Failure>;
 }
 
 /// The stores Spin gives the component.
 pub struct SpinStores;
 
 impl Counter for SpinStores {
-    fn incr(&self, settings: &Settings) -> Result<i64, Failure> {
+    async fn incr(&self, settings: &Settings) -> Result<i64, Failure> {
+        let key = &settings.key;
         match &settings.store {
-            Store::Redis(target) => open_redis(target, &settings.key)?
-                .incr(&settings.key)
-                .map_err(|e| redis_failure(target, e, &settings.key)),
-            Store::KeyValue => atomics::increment(&open_kv(&settings.key)?, &settings.key, 1)
-                .map_err(|e| kv_failure(e, &settings.key)),
+            Store::Redis(target) => open_redis(target, key)?
+                .incr(key)
+                .map_err(|e| redis_failure(target, e, key)),
+            Store::KeyValue => {
+                retry::KV_BUSY
+                    .run(
+                        || async {
+                            atomics::increment(&open_kv(key)?, key, 1)
+                                .map_err(|e| kv_failure(e, key))
+                        },
+                        pause,
+                    )
+                    .await
+            }
         }
     }
 
-    fn ping(&self, settings: &Settings) -> Result<(), Failure> {
+    async fn ping(&self, settings: &Settings) -> Result<(), Failure> {
+        let key = &settings.key;
         match &settings.store {
             Store::Redis(target) => {
-                let reply = open_redis(target, &settings.key)?
+                let reply = open_redis(target, key)?
                     .execute("PING", &[])
-                    .map_err(|e| redis_failure(target, e, &settings.key))?;
+                    .map_err(|e| redis_failure(target, e, key))?;
                 match reply.as_slice() {
                     [RedisResult::Status(pong)] if pong == "PONG" => Ok(()),
                     other => Err(Failure::Store {
@@ -48,12 +62,26 @@ impl Counter for SpinStores {
                     }),
                 }
             }
-            Store::KeyValue => open_kv(&settings.key)?
-                .get(&settings.key)
-                .map(drop)
-                .map_err(|e| kv_failure(e, &settings.key)),
+            Store::KeyValue => {
+                retry::KV_BUSY
+                    .run(
+                        || async {
+                            open_kv(key)?
+                                .get(key)
+                                .map(drop)
+                                .map_err(|e| kv_failure(e, key))
+                        },
+                        pause,
+                    )
+                    .await
+            }
         }
     }
+}
+
+/// A fresh instance serves only this request, so blocking it for the pause holds up nothing else.
+async fn pause(wait: Duration) {
+    std::thread::sleep(wait);
 }
 
 fn open_redis(target: &RedisTarget, key: &str) -> Result<Connection, Failure> {
@@ -131,6 +159,13 @@ pub fn classify(store: String, message: String, key: &str) -> Failure {
         "Connection closed",
         "connection closed",
     ];
+    const TLS: &[&str] = &["TLS error", "SSL routines", "certificate verify failed"];
+    const BUSY: &[&str] = &[
+        "DatabaseBusy",
+        "DatabaseLocked",
+        "database is locked",
+        "database table is locked",
+    ];
     if message.contains("NOAUTH") {
         Failure::PasswordRequired
     } else if [
@@ -144,6 +179,16 @@ pub fn classify(store: String, message: String, key: &str) -> Failure {
         Failure::CredentialsRejected
     } else if message.contains("not an integer") {
         Failure::NotAnInteger { key: key.into() }
+    } else if TLS.iter().any(|m| message.contains(m)) {
+        Failure::Tls {
+            store,
+            cause: message,
+        }
+    } else if BUSY.iter().any(|m| message.contains(m)) {
+        Failure::Busy {
+            store,
+            cause: message,
+        }
     } else if UNREACHABLE.iter().any(|m| message.contains(m)) {
         Failure::Unavailable {
             store,
@@ -177,6 +222,25 @@ mod tests {
         ] {
             assert_eq!(classify_redis(cause), unavailable(cause));
         }
+        let busy = |cause: &str| Failure::Busy {
+            store: "key-value store 'default'".into(),
+            cause: cause.into(),
+        };
+        for cause in [
+            "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))",
+            "SqliteFailure(Error { code: DatabaseLocked, extended_code: 6 }, Some(\"database table is locked\"))",
+        ] {
+            let store = "key-value store 'default'".to_string();
+            assert_eq!(classify(store, cause.into(), "visits"), busy(cause));
+        }
+        let untrusted = "TLS error - IoError: error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:1889: (self-signed certificate in certificate chain)";
+        assert_eq!(
+            classify_redis(untrusted),
+            Failure::Tls {
+                store: "Redis at h:1".into(),
+                cause: untrusted.into()
+            }
+        );
         assert_eq!(
             classify_redis("NOAUTH: Authentication required."),
             Failure::PasswordRequired

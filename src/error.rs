@@ -15,6 +15,10 @@ pub enum Failure {
     VariableUnreadable { name: &'static str, detail: String },
     /// The store cannot be reached now; retrying later may work.
     Unavailable { store: String, cause: String },
+    /// The store is locked by another writer and changed nothing; retrying later will work.
+    Busy { store: String, cause: String },
+    /// The TLS handshake with the store failed (an untrusted or invalid certificate...).
+    Tls { store: String, cause: String },
     /// Redis wants a password and none was given.
     PasswordRequired,
     /// Redis refused the username/password.
@@ -28,14 +32,14 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Unavailable { .. } | Failure::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Seconds a client should wait before retrying, for failures that may pass by themselves.
     pub fn retry_after(&self) -> Option<&'static str> {
-        matches!(self, Failure::Unavailable { .. }).then_some("1")
+        (self.status() == StatusCode::SERVICE_UNAVAILABLE).then_some("1")
     }
 }
 
@@ -49,6 +53,12 @@ impl fmt::Display for Failure {
                 write!(f, "cannot read variable {name}: {detail}")
             }
             Failure::Unavailable { store, cause } => write!(f, "{store} is unavailable: {cause}"),
+            Failure::Busy { store, cause } => write!(f, "{store} is busy: {cause}"),
+            Failure::Tls { store, cause } => write!(
+                f,
+                "TLS with {store} failed: {cause}; check redis_tls and redis_port, and that Spin \
+                 trusts the server's certificate (SSL_CERT_FILE)"
+            ),
             Failure::PasswordRequired => {
                 f.write_str("Redis requires a password: set redis_password")
             }
@@ -77,10 +87,19 @@ mod tests {
         }
     }
 
+    fn busy() -> Failure {
+        Failure::Busy {
+            store: "key-value store 'default'".into(),
+            cause: "database is locked".into(),
+        }
+    }
+
     #[test]
-    fn only_unavailable_is_503_with_retry_after() {
-        assert_eq!(unavailable().status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(unavailable().retry_after(), Some("1"));
+    fn only_passing_failures_are_503_with_retry_after() {
+        for failure in [unavailable(), busy()] {
+            assert_eq!(failure.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(failure.retry_after(), Some("1"));
+        }
         let others = [
             Failure::InvalidSetting {
                 name: "redis_port",
@@ -89,6 +108,10 @@ mod tests {
             Failure::VariableUnreadable {
                 name: "redis_host",
                 detail: "x".into(),
+            },
+            Failure::Tls {
+                store: "Redis at h:1".into(),
+                cause: "x".into(),
             },
             Failure::PasswordRequired,
             Failure::CredentialsRejected,
@@ -120,6 +143,10 @@ mod tests {
             }
             .to_string(),
             "key 'visits' does not hold an integer; fix or delete it in Redis"
+        );
+        assert_eq!(
+            busy().to_string(),
+            "key-value store 'default' is busy: database is locked"
         );
         assert_eq!(
             Failure::CredentialsRejected.to_string(),

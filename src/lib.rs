@@ -5,6 +5,7 @@
 mod counter;
 mod error;
 mod reply;
+mod retry;
 mod routes;
 mod settings;
 
@@ -25,7 +26,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let method = Method::from(request.method());
     let path = request.path_with_query().unwrap_or_default();
     let lookup: Lookup<'_> = &|name| spin_sdk::variables::get(name).map_err(|e| e.to_string());
-    let reply = respond(routes::route(&method, &path), lookup, &SpinStores);
+    let reply = respond(routes::route(&method, &path), lookup, &SpinStores).await;
     if reply.status.is_server_error() {
         eprintln!("{method} {path} -> {}: {}", reply.status, reply.body);
     }
@@ -33,7 +34,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
 }
 
 /// The reply to a routed request; settings are read only by the endpoints that need them.
-fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Reply {
+async fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Reply {
     let outcome = match route {
         Route::NotFound => return Reply::plain(StatusCode::NOT_FOUND, "Not found".into()),
         Route::MethodNotAllowed { allow } => {
@@ -42,12 +43,16 @@ fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Reply {
         }
         Route::Serve(Endpoint::Welcome) => Ok(WELCOME.to_string()),
         Route::Serve(Endpoint::Health) => Ok("ok".to_string()),
-        Route::Serve(Endpoint::Count) => Settings::from_lookup(lookup)
-            .and_then(|settings| counter.incr(&settings))
-            .map(|count| format!("Visit count: {count}")),
-        Route::Serve(Endpoint::Ready) => Settings::from_lookup(lookup)
-            .and_then(|settings| counter.ping(&settings))
-            .map(|()| "ready".to_string()),
+        Route::Serve(Endpoint::Count) => match Settings::from_lookup(lookup) {
+            Ok(settings) => counter.incr(&settings).await,
+            Err(failure) => Err(failure),
+        }
+        .map(|count| format!("Visit count: {count}")),
+        Route::Serve(Endpoint::Ready) => match Settings::from_lookup(lookup) {
+            Ok(settings) => counter.ping(&settings).await,
+            Err(failure) => Err(failure),
+        }
+        .map(|()| "ready".to_string()),
     };
     match outcome {
         Ok(body) => Reply::plain(StatusCode::OK, body),
@@ -67,6 +72,7 @@ fn failure_reply(failure: &Failure) -> Reply {
 mod tests {
     use super::*;
     use crate::reply::TEXT_PLAIN;
+    use crate::retry::tests::block_on;
     use std::cell::{Cell, RefCell};
 
     /// A counter that answers with what the test scripted and counts how often it was asked.
@@ -90,11 +96,11 @@ mod tests {
     }
 
     impl Counter for FakeCounter {
-        fn incr(&self, _: &Settings) -> Result<i64, Failure> {
+        async fn incr(&self, _: &Settings) -> Result<i64, Failure> {
             self.take()
         }
 
-        fn ping(&self, _: &Settings) -> Result<(), Failure> {
+        async fn ping(&self, _: &Settings) -> Result<(), Failure> {
             self.take().map(drop)
         }
     }
@@ -116,7 +122,7 @@ mod tests {
     }
 
     fn call(method: Method, path: &str, lookup: Lookup<'_>, counter: &FakeCounter) -> Reply {
-        respond(routes::route(&method, path), lookup, counter)
+        block_on(respond(routes::route(&method, path), lookup, counter))
     }
 
     fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
