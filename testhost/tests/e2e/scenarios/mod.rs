@@ -1,4 +1,4 @@
-//! The scenarios of issue 3 (numbered as there) and issue 5 (`kv` mode). Each one starts its own
+//! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode) and issue 9 (store reliability). Each one starts its own
 //! Redis and app(s), asserts exact statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
@@ -8,6 +8,7 @@ mod failures;
 mod kv;
 mod manifest;
 mod routes;
+mod tls;
 
 use crate::support::runtime::Runtime;
 
@@ -88,6 +89,31 @@ pub const ALL: &[(&str, Scenario)] = &[
     (
         "kv_builtin_store_concurrent_counts_are_exact",
         kv::builtin_store_concurrent_counts_are_exact,
+    ),
+    // issue 9: store reliability
+    (
+        "kv_builtin_store_shared_by_two_apps",
+        kv::builtin_store_shared_by_two_apps,
+    ),
+    (
+        "kv_redis_store_restarted_under_load",
+        kv::redis_store_restarted_under_load,
+    ),
+    (
+        "kv_redis_store_killed_under_load",
+        kv::redis_store_killed_under_load,
+    ),
+    (
+        "tls_with_password_counts_exactly",
+        tls::tls_with_password_counts_exactly,
+    ),
+    (
+        "tls_untrusted_or_expired_certificate_is_named",
+        tls::tls_untrusted_or_expired_certificate_is_named,
+    ),
+    (
+        "tls_against_plain_text_port_never_succeeds",
+        tls::tls_against_plain_text_port_never_succeeds,
     ),
     (
         "kv_mode_reads_no_redis_connection_variables",

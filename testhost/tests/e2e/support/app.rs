@@ -28,6 +28,7 @@ pub struct AppOptions {
     variables: Vec<(String, String)>,
     runtime_config: Option<String>,
     state_dir: Option<PathBuf>,
+    env: Vec<(String, PathBuf)>,
 }
 
 impl AppOptions {
@@ -38,6 +39,7 @@ impl AppOptions {
             variables: Vec::new(),
             runtime_config: None,
             state_dir: None,
+            env: Vec::new(),
         }
     }
 
@@ -85,6 +87,12 @@ impl AppOptions {
     /// A state dir that outlives the app (for restarts); by default each app gets a fresh one.
     pub fn state_dir(mut self, dir: &Path) -> AppOptions {
         self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// An environment variable naming a file for the app process, e.g. `SSL_CERT_FILE`.
+    pub fn env_file(mut self, name: &str, path: &Path) -> AppOptions {
+        self.env.push((name.to_string(), path.to_path_buf()));
         self
     }
 
@@ -170,6 +178,7 @@ impl App {
                 cmd.env_remove(&key);
             }
         }
+        cmd.envs(opts.env.iter().map(|(name, path)| (name, path)));
         cmd.current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(stdout)

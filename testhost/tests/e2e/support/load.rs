@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::http::{self, parse_count, Method};
+use super::http::{self, parse_count, Method, Reply};
+use super::wait_for;
 
 /// What a load run saw.
 #[derive(Debug, Default)]
@@ -30,6 +31,26 @@ impl LoadReport {
         self.counts.extend(other.counts);
         self.errors.extend(other.errors);
         self.bad_bodies.extend(other.bad_bodies);
+    }
+
+    /// Adds the outcome of one `GET /count`; returns its status, if it got one.
+    pub fn record(&mut self, outcome: Result<Reply, ureq::Error>) -> Option<u16> {
+        match outcome {
+            Ok(reply) => {
+                *self.statuses.entry(reply.status).or_default() += 1;
+                if reply.status == 200 {
+                    match parse_count(&reply.body) {
+                        Some(n) => self.counts.push(n),
+                        None => self.bad_bodies.push(reply.body),
+                    }
+                }
+                Some(reply.status)
+            }
+            Err(e) => {
+                self.errors.push(e.to_string());
+                None
+            }
+        }
     }
 
     pub fn ok(&self) -> u64 {
@@ -81,6 +102,78 @@ impl LoadReport {
     }
 }
 
+impl LoadReport {
+    /// What must hold however a store outage went: only `allowed` statuses, every 200 a distinct
+    /// number, and `stored` (the key read back from Redis afterwards) at least as high as every
+    /// number handed out and as the number of acknowledged visits: none lost, none twice.
+    #[track_caller]
+    pub fn assert_nothing_lost_or_doubled(&self, stored: u64, allowed: &[u16]) {
+        assert!(
+            self.errors.is_empty(),
+            "{} transport errors, first: {}",
+            self.errors.len(),
+            self.errors[0]
+        );
+        assert!(
+            self.bad_bodies.is_empty(),
+            "bad 200 bodies: {:?}",
+            &self.bad_bodies[..self.bad_bodies.len().min(5)]
+        );
+        assert!(
+            self.statuses.keys().all(|status| allowed.contains(status)),
+            "only {allowed:?} expected: {:?}",
+            self.statuses
+        );
+        let ok = self.ok();
+        let distinct: std::collections::BTreeSet<_> = self.counts.iter().collect();
+        assert_eq!(
+            distinct.len() as u64,
+            ok,
+            "every acknowledged visit got its own number"
+        );
+        let highest = self.counts.iter().max().copied().unwrap_or(0);
+        assert!(
+            stored >= ok && stored >= highest,
+            "lost acknowledged visits: stored {stored}, {ok} acknowledged, highest number returned {highest}"
+        );
+    }
+}
+
+/// Runs `clients` clients counting on `url`, waits for `warm_up` acknowledged visits, runs `act`
+/// under that load (it gets the running count of acknowledged visits), then stops the clients.
+pub fn during<R>(
+    url: &str,
+    clients: usize,
+    warm_up: u64,
+    act: impl FnOnce(&AtomicU64) -> R,
+) -> (LoadReport, R) {
+    let stop = AtomicBool::new(false);
+    let acked = AtomicU64::new(0);
+    thread::scope(|scope| {
+        let load = scope.spawn(|| until_stopped(url, clients, &stop, &acked));
+        // Stops the clients even when `act` panics, so the scope can end.
+        let stop_guard = StopOnDrop(&stop);
+        wait_for(
+            &format!("{warm_up} acknowledged visits"),
+            Duration::from_secs(60),
+            || (acked.load(Ordering::SeqCst) >= warm_up).then_some(()),
+        )
+        .unwrap();
+        let result = act(&acked);
+        drop(stop_guard);
+        (load.join().unwrap(), result)
+    })
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// `clients` threads, client `i` sending `per_client` sequential `GET /count` to `urls[i % len]`.
 pub fn hammer(urls: &[String], clients: usize, per_client: usize) -> LoadReport {
     run(urls, clients, |_, done| done < per_client)
@@ -116,22 +209,7 @@ fn run(
                 let mut last = None;
                 while go_on(last, done) {
                     done += 1;
-                    match http::send(&agent, Method::Get, &url) {
-                        Ok(reply) => {
-                            *mine.statuses.entry(reply.status).or_default() += 1;
-                            last = Some(reply.status);
-                            if reply.status == 200 {
-                                match parse_count(&reply.body) {
-                                    Some(n) => mine.counts.push(n),
-                                    None => mine.bad_bodies.push(reply.body),
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            last = None;
-                            mine.errors.push(e.to_string());
-                        }
-                    }
+                    last = mine.record(http::send(&agent, Method::Get, &url));
                 }
                 total.lock().unwrap().merge(mine);
             });

@@ -7,6 +7,7 @@ pub mod http;
 pub mod load;
 pub mod redis_server;
 pub mod runtime;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -1,13 +1,16 @@
 //! A private `redis-server` per test: its own free loopback port and temp dir, no RDB snapshots,
-//! AOF only when the scenario asks for it. It is killed on drop; nothing else is ever touched.
+//! AOF and TLS only when the scenario asks for them. It is killed on drop; nothing else is ever
+//! touched.
 
 use std::fs;
 use std::io::ErrorKind;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::tls::{self, ServerCert, TlsFiles};
 use super::{free_port, percent_encode, wait_for};
 
 /// How long a starting Redis may take to answer PING.
@@ -21,6 +24,8 @@ pub struct RedisOptions {
     pub fsync_always: bool,
     /// `requirepass` for the default user.
     pub requirepass: Option<String>,
+    /// TLS only (`--port 0 --tls-port PORT`), presenting this certificate of a private CA.
+    pub tls: Option<ServerCert>,
 }
 
 pub struct RedisServer {
@@ -28,6 +33,7 @@ pub struct RedisServer {
     pub port: u16,
     dir: TempDir,
     opts: RedisOptions,
+    tls: Option<TlsFiles>,
 }
 
 impl RedisServer {
@@ -39,13 +45,15 @@ impl RedisServer {
     pub fn start_with(opts: RedisOptions) -> RedisServer {
         let mut last_error = String::new();
         for _ in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix("e2e-redis-")
+                .tempdir()
+                .expect("create a temp dir for redis-server");
             let mut server = RedisServer {
                 child: None,
                 port: free_port(),
-                dir: tempfile::Builder::new()
-                    .prefix("e2e-redis-")
-                    .tempdir()
-                    .expect("create a temp dir for redis-server"),
+                tls: opts.tls.map(|which| tls::write(dir.path(), which)),
+                dir,
                 opts: opts.clone(),
             };
             match server.spawn() {
@@ -63,9 +71,21 @@ impl RedisServer {
         assert!(self.child.is_none(), "redis-server already running");
         let log = self.dir.path().join("redis.log");
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            // Clients are not asked for certificates of their own: only the server proves itself.
+            Some(files) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        cmd.args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
             .args(["--daemonize", "no", "--save", ""])
             .arg("--dir")
             .arg(self.dir.path())
@@ -123,8 +143,17 @@ impl RedisServer {
             Some(pass) => format!(":{}@", percent_encode(pass)),
             None => String::new(),
         };
-        let url = format!("redis://{auth}127.0.0.1:{}/", self.port);
+        // The admin connection checks no certificate: the scenarios test the app's checks.
+        let url = match self.tls {
+            None => format!("redis://{auth}127.0.0.1:{}/", self.port),
+            Some(_) => format!("rediss://{auth}127.0.0.1:{}/#insecure", self.port),
+        };
         redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
+    }
+
+    /// The private CA's certificate, for a TLS Redis.
+    pub fn ca_file(&self) -> &Path {
+        &self.tls.as_ref().expect("a TLS redis-server").ca
     }
 
     /// An admin connection (authenticated when the server has a password).
