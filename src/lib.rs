@@ -1,234 +1,134 @@
-//! The visit counter's HTTP entry point: route the request, do the work, and turn every outcome,
-//! good or bad, into a plain-text response. Nothing here panics on outside input: a trap would
-//! become Spin's empty 500 instead of a message the user can act on.
+//! The Spin 4 edition: spin-sdk 6, `#[http_service]`, WASIp3 (built for wasm32-wasip1 with the
+//! preview1 adapter), the one `spin.toml` at the repository root runs.
+//!
+//! Spin 4 reuses a WASIp3 instance for up to 128 requests, up to 16 at once, so this module's one
+//! [`Instance`] keeps its settings and its Redis connection or key-value bucket for all of them.
+//! All the logic is `counter-core`'s; this file is the edge: spin-sdk 6's calls behind [`Host`],
+//! and the reply handed to Spin.
 
-mod counter;
-mod error;
-mod reply;
-mod retry;
-mod routes;
-mod settings;
+use std::rc::Rc;
+use std::time::Duration;
 
-use http::{Method, StatusCode};
-use spin_sdk::http::{IncomingRequest, ResponseOutparam};
-use spin_sdk::http_component;
+use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
+use spin_sdk::http::Request;
+use spin_sdk::http_service;
+use spin_sdk::redis::{self, Connection, RedisResult};
+use spin_sdk::wasip3::http::types::{Fields, Response};
+use spin_sdk::wasip3::{wit_future, wit_stream};
 
-use counter::{Counter, SpinStores};
-use error::Failure;
-use reply::Reply;
-use routes::{Endpoint, Route};
-use settings::{Lookup, Settings};
-
-const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
-
-#[http_component]
-async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-    let method = Method::from(request.method());
-    let path = request.path_with_query().unwrap_or_default();
-    let lookup: Lookup<'_> = &|name| spin_sdk::variables::get(name).map_err(|e| e.to_string());
-    let reply = respond(routes::route(&method, &path), lookup, &SpinStores).await;
-    if reply.status.is_server_error() {
-        eprintln!("{method} {path} -> {}: {}", reply.status, reply.body);
-    }
-    reply.send(response_out).await;
+thread_local! {
+    /// This instance's state: requests it serves at once share it, so it is never borrowed
+    /// across an await (see `counter_core::Instance`).
+    static INSTANCE: Rc<Instance<Spin>> = Rc::new(Instance::new(Spin));
 }
 
-/// The reply to a routed request; settings are read only by the endpoints that need them.
-async fn respond(route: Route, lookup: Lookup<'_>, counter: &impl Counter) -> Reply {
-    let outcome = match route {
-        Route::NotFound => return Reply::plain(StatusCode::NOT_FOUND, "Not found".into()),
-        Route::MethodNotAllowed { allow } => {
-            return Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed".into())
-                .with_header("allow", allow);
-        }
-        Route::Serve(Endpoint::Welcome) => Ok(WELCOME.to_string()),
-        Route::Serve(Endpoint::Health) => Ok("ok".to_string()),
-        Route::Serve(Endpoint::Count) => match Settings::from_lookup(lookup) {
-            Ok(settings) => counter.incr(&settings).await,
-            Err(failure) => Err(failure),
-        }
-        .map(|count| format!("Visit count: {count}")),
-        Route::Serve(Endpoint::Ready) => match Settings::from_lookup(lookup) {
-            Ok(settings) => counter.ping(&settings).await,
-            Err(failure) => Err(failure),
-        }
-        .map(|()| "ready".to_string()),
-    };
-    match outcome {
-        Ok(body) => Reply::plain(StatusCode::OK, body),
-        Err(failure) => failure_reply(&failure),
+#[http_service]
+async fn handle(request: Request) -> Response {
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let instance = INSTANCE.with(Rc::clone);
+    let reply = instance.respond(request.method(), path).await;
+    response(reply)
+}
+
+/// Spin, through spin-sdk 6: outbound Redis and variables are async, so requests this instance
+/// serves at once wait on them together; wasi:keyvalue calls block the instance until they return.
+struct Spin;
+
+impl Variables for Spin {
+    async fn get(&self, name: &'static str) -> Result<String, String> {
+        spin_sdk::variables::get(name)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
-fn failure_reply(failure: &Failure) -> Reply {
-    let reply = Reply::plain(failure.status(), failure.to_string());
-    match failure.retry_after() {
-        Some(seconds) => reply.with_header("retry-after", seconds),
-        None => reply,
+impl Host for Spin {
+    type Connection = Connection;
+    type Bucket = store::Bucket;
+
+    async fn redis_open(&self, url: &str) -> Result<Connection, RedisError> {
+        Connection::open(url).await.map_err(redis_error)
+    }
+
+    async fn redis_incr(&self, connection: &Connection, key: &str) -> Result<i64, RedisError> {
+        connection.incr(key).await.map_err(redis_error)
+    }
+
+    async fn redis_ping(&self, connection: &Connection) -> Result<String, RedisError> {
+        match connection
+            .execute("PING", [])
+            .await
+            .map_err(redis_error)?
+            .as_slice()
+        {
+            [RedisResult::Status(status)] => Ok(status.clone()),
+            other => Ok(format!("{other:?}")),
+        }
+    }
+
+    async fn kv_open(&self, label: &str) -> Result<store::Bucket, KvError> {
+        store::open(label).map_err(kv_error)
+    }
+
+    async fn kv_increment(&self, bucket: &store::Bucket, key: &str) -> Result<i64, KvError> {
+        atomics::increment(bucket, key, 1).map_err(kv_error)
+    }
+
+    async fn kv_read(&self, bucket: &store::Bucket, key: &str) -> Result<(), KvError> {
+        bucket.get(key).map(drop).map_err(kv_error)
+    }
+
+    /// Waits without blocking the other requests of this instance.
+    async fn pause(&self, wait: Duration) {
+        spin_sdk::time::sleep(wait).await;
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::reply::TEXT_PLAIN;
-    use crate::retry::tests::block_on;
-    use std::cell::{Cell, RefCell};
-
-    /// A counter that answers with what the test scripted and counts how often it was asked.
-    struct FakeCounter {
-        next: RefCell<Result<i64, Failure>>,
-        calls: Cell<u32>,
+fn redis_error(error: redis::Error) -> RedisError {
+    match error {
+        redis::Error::InvalidAddress => RedisError::InvalidAddress,
+        redis::Error::TooManyConnections => RedisError::TooManyConnections,
+        redis::Error::TypeError => RedisError::TypeError,
+        redis::Error::Other(message) => RedisError::Other(message),
     }
+}
 
-    impl FakeCounter {
-        fn answering(next: Result<i64, Failure>) -> Self {
-            FakeCounter {
-                next: RefCell::new(next),
-                calls: Cell::new(0),
-            }
+fn kv_error(error: store::Error) -> KvError {
+    match error {
+        store::Error::NoSuchStore => KvError::NoSuchStore,
+        store::Error::AccessDenied => KvError::AccessDenied,
+        store::Error::Other(message) => KvError::Other(message),
+    }
+}
+
+/// Builds Spin's response from the reply, streaming the body from a task of its own (the
+/// host reads it only after the handler returns). Built by hand rather than through the SDK's
+/// `IntoResponse`, which goes through `http::HeaderMap` and grows the `.wasm`.
+fn response(reply: Reply) -> Response {
+    let headers: Vec<(String, Vec<u8>)> = reply
+        .headers
+        .iter()
+        .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let fields = Fields::from_list(&headers).unwrap_or_else(|e| {
+        eprintln!("Could not convert response headers: {e}");
+        Fields::new()
+    });
+    let (mut body_writer, body) = wit_stream::new();
+    let (trailers_writer, trailers) = wit_future::new(|| Ok(None));
+    let (response, _sent) = Response::new(fields, Some(body), trailers);
+    let status = reply.status.as_u16();
+    if response.set_status_code(status).is_err() {
+        eprintln!("Could not convert response: error setting status code to {status}");
+    }
+    spin_sdk::wasip3::spawn(async move {
+        let unwritten = body_writer.write_all(reply.body.into_bytes()).await;
+        if !unwritten.is_empty() {
+            eprintln!("Could not send the response body: the client went away");
         }
-
-        fn take(&self) -> Result<i64, Failure> {
-            self.calls.set(self.calls.get() + 1);
-            self.next.replace(Ok(0))
-        }
-    }
-
-    impl Counter for FakeCounter {
-        async fn incr(&self, _: &Settings) -> Result<i64, Failure> {
-            self.take()
-        }
-
-        async fn ping(&self, _: &Settings) -> Result<(), Failure> {
-            self.take().map(drop)
-        }
-    }
-
-    fn defaults(name: &'static str) -> Result<String, String> {
-        Ok(match name {
-            "counter_store" => "redis",
-            "redis_host" => "127.0.0.1",
-            "redis_port" => "6379",
-            "redis_key" => "visits",
-            "redis_tls" => "false",
-            _ => "",
-        }
-        .to_string())
-    }
-
-    fn no_variables(name: &'static str) -> Result<String, String> {
-        panic!("{name} was read but this endpoint needs no settings")
-    }
-
-    fn call(method: Method, path: &str, lookup: Lookup<'_>, counter: &FakeCounter) -> Reply {
-        block_on(respond(routes::route(&method, path), lookup, counter))
-    }
-
-    fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
-        let mut values = reply.headers.iter().filter(|(n, _)| *n == name);
-        let value = values.next().map(|&(_, value)| value);
-        assert!(values.next().is_none(), "{name} is sent twice");
-        value
-    }
-
-    fn assert_plain(reply: &Reply, status: StatusCode, body: &str) {
-        assert_eq!(reply.status, status);
-        assert_eq!(reply.body, body);
-        assert_eq!(header(reply, "content-type"), Some(TEXT_PLAIN));
-    }
-
-    #[test]
-    fn welcome_and_health_need_no_settings_or_store() {
-        let counter = FakeCounter::answering(Ok(1));
-        let response = call(Method::GET, "/", &no_variables, &counter);
-        assert_plain(&response, StatusCode::OK, WELCOME);
-        let response = call(Method::HEAD, "/healthz", &no_variables, &counter);
-        assert_plain(&response, StatusCode::OK, "ok");
-        assert_eq!(counter.calls.get(), 0);
-    }
-
-    #[test]
-    fn count_increments_once_and_reports() {
-        let counter = FakeCounter::answering(Ok(42));
-        let response = call(Method::GET, "/count?from=test", &defaults, &counter);
-        assert_plain(&response, StatusCode::OK, "Visit count: 42");
-        assert_eq!(counter.calls.get(), 1);
-    }
-
-    #[test]
-    fn head_count_is_405_and_does_not_increment() {
-        let counter = FakeCounter::answering(Ok(1));
-        let response = call(Method::HEAD, "/count", &no_variables, &counter);
-        assert_plain(
-            &response,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        );
-        assert_eq!(header(&response, "allow"), Some("GET"));
-        assert_eq!(counter.calls.get(), 0);
-    }
-
-    #[test]
-    fn unknown_path_is_404() {
-        let counter = FakeCounter::answering(Ok(1));
-        let response = call(Method::GET, "/count/", &no_variables, &counter);
-        assert_plain(&response, StatusCode::NOT_FOUND, "Not found");
-    }
-
-    #[test]
-    fn ready_pings_the_store() {
-        let counter = FakeCounter::answering(Ok(0));
-        let response = call(Method::GET, "/readyz", &defaults, &counter);
-        assert_plain(&response, StatusCode::OK, "ready");
-        assert_eq!(counter.calls.get(), 1);
-    }
-
-    #[test]
-    fn unavailable_store_is_503_with_retry_after() {
-        let failure = Failure::Unavailable {
-            store: "Redis at 127.0.0.1:6379".into(),
-            cause: "Connection refused (os error 111)".into(),
-        };
-        for path in ["/count", "/readyz"] {
-            let counter = FakeCounter::answering(Err(failure.clone()));
-            let response = call(Method::GET, path, &defaults, &counter);
-            assert_plain(
-                &response,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Redis at 127.0.0.1:6379 is unavailable: Connection refused (os error 111)",
-            );
-            assert_eq!(header(&response, "retry-after"), Some("1"));
-        }
-    }
-
-    #[test]
-    fn invalid_settings_are_500_and_never_reach_the_store() {
-        let counter = FakeCounter::answering(Ok(1));
-        let bad_port = |name: &'static str| match name {
-            "redis_port" => Ok("abc".to_string()),
-            other => defaults(other),
-        };
-        let response = call(Method::GET, "/count", &bad_port, &counter);
-        assert_plain(
-            &response,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "invalid setting redis_port: \"abc\" is not a port number (1-65535)",
-        );
-        assert_eq!(header(&response, "retry-after"), None);
-        assert_eq!(counter.calls.get(), 0);
-    }
-
-    #[test]
-    fn store_errors_keep_their_specific_message() {
-        let counter = FakeCounter::answering(Err(Failure::NotAnInteger {
-            key: "visits".into(),
-        }));
-        let response = call(Method::GET, "/count", &defaults, &counter);
-        assert_plain(
-            &response,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "key 'visits' does not hold an integer; fix or delete it in Redis",
-        );
-    }
+        drop(body_writer);
+        drop(trailers_writer);
+    });
+    response
 }

@@ -1,136 +1,70 @@
-//! The storage-facing part: increment the counter, check the store is ready.
+//! Spin's answers to outbound Redis and key-value calls -> the [`Failure`] the user can act on.
 //!
-//! Handlers see only the [`Counter`] trait, so they are tested with a fake. [`SpinStores`] is the
-//! real thing: Spin's outbound Redis or its key-value store, chosen by the settings. Spin reports
-//! most failures as free text (see SPIN-FACTS), so [`classify`] turns that text into a [`Failure`].
-
-use std::time::Duration;
-
-use spin_sdk::redis::{self, Connection, RedisResult};
-use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+//! Spin reports most failures as free text (see SPIN-FACTS), so [`classify`] reads that text. The
+//! error shapes are Spin's WIT variants, mirrored here so both editions' SDK types map onto them.
 
 use crate::error::Failure;
-use crate::retry;
-use crate::settings::{RedisTarget, Settings, Store};
+use crate::settings::RedisTarget;
 
 /// The key-value store label the component uses (declared in spin.toml's `key_value_stores`).
-const KV_STORE: &str = "default";
+pub const KV_STORE: &str = "default";
 
-pub trait Counter {
-    /// Adds one to the counter and returns the new value.
-    async fn incr(&self, settings: &Settings) -> Result<i64, Failure>;
-    /// Checks that the store answers, without changing anything.
-    async fn ping(&self, settings: &Settings) -> Result<(), Failure>;
+/// An error of Spin's outbound Redis interface (`error` in fermyon:spin/redis and spin:redis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisError {
+    InvalidAddress,
+    TooManyConnections,
+    TypeError,
+    Other(String),
 }
 
-/// The stores Spin gives the component.
-pub struct SpinStores;
-
-impl Counter for SpinStores {
-    async fn incr(&self, settings: &Settings) -> Result<i64, Failure> {
-        let key = &settings.key;
-        match &settings.store {
-            Store::Redis(target) => open_redis(target, key)?
-                .incr(key)
-                .map_err(|e| redis_failure(target, e, key)),
-            Store::KeyValue => {
-                retry::KV_BUSY
-                    .run(
-                        || async {
-                            atomics::increment(&open_kv(key)?, key, 1)
-                                .map_err(|e| kv_failure(e, key))
-                        },
-                        pause,
-                    )
-                    .await
-            }
-        }
-    }
-
-    async fn ping(&self, settings: &Settings) -> Result<(), Failure> {
-        let key = &settings.key;
-        match &settings.store {
-            Store::Redis(target) => {
-                let reply = open_redis(target, key)?
-                    .execute("PING", &[])
-                    .map_err(|e| redis_failure(target, e, key))?;
-                match reply.as_slice() {
-                    [RedisResult::Status(pong)] if pong == "PONG" => Ok(()),
-                    other => Err(Failure::Store {
-                        store: redis_name(target),
-                        message: format!("unexpected reply to PING: {other:?}"),
-                    }),
-                }
-            }
-            Store::KeyValue => {
-                retry::KV_BUSY
-                    .run(
-                        || async {
-                            open_kv(key)?
-                                .get(key)
-                                .map(drop)
-                                .map_err(|e| kv_failure(e, key))
-                        },
-                        pause,
-                    )
-                    .await
-            }
-        }
-    }
+/// An error of `wasi:keyvalue/store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvError {
+    NoSuchStore,
+    AccessDenied,
+    Other(String),
 }
 
-/// A fresh instance serves only this request, so blocking it for the pause holds up nothing else.
-async fn pause(wait: Duration) {
-    std::thread::sleep(wait);
-}
-
-fn open_redis(target: &RedisTarget, key: &str) -> Result<Connection, Failure> {
-    Connection::open(&target.url()).map_err(|e| redis_failure(target, e, key))
-}
-
-fn open_kv(key: &str) -> Result<store::Bucket, Failure> {
-    store::open(KV_STORE).map_err(|e| kv_failure(e, key))
-}
-
-fn redis_name(target: &RedisTarget) -> String {
+pub fn redis_name(target: &RedisTarget) -> String {
     format!("Redis at {}", target.address())
 }
 
-fn redis_failure(target: &RedisTarget, error: redis::Error, key: &str) -> Failure {
+pub fn redis_failure(target: &RedisTarget, error: RedisError, key: &str) -> Failure {
     let store = redis_name(target);
     let message = match error {
-        redis::Error::InvalidAddress => {
+        RedisError::InvalidAddress => {
             return Failure::Unavailable {
                 store,
                 cause: "not allowed by allowed_outbound_hosts in spin.toml".into(),
             }
         }
-        redis::Error::TooManyConnections => {
+        RedisError::TooManyConnections => {
             return Failure::Unavailable {
                 store,
                 cause: "too many connections".into(),
             }
         }
-        redis::Error::TypeError => "the value has the wrong type".to_string(),
-        redis::Error::Other(message) => message,
+        RedisError::TypeError => "the value has the wrong type".to_string(),
+        RedisError::Other(message) => message,
     };
     // Spin's messages carry no credentials today; make sure they never will in ours.
     let message = scrub(message, target.password.expose());
     classify(store, message, key)
 }
 
-fn kv_failure(error: store::Error, key: &str) -> Failure {
+pub fn kv_failure(error: KvError, key: &str) -> Failure {
     let store = format!("key-value store '{KV_STORE}'");
     match error {
-        store::Error::NoSuchStore => Failure::Store {
+        KvError::NoSuchStore => Failure::Store {
             store,
             message: "no such store: map it in the runtime config or use Spin's default".into(),
         },
-        store::Error::AccessDenied => Failure::Store {
+        KvError::AccessDenied => Failure::Store {
             store,
             message: "access denied: list it in key_value_stores in spin.toml".into(),
         },
-        store::Error::Other(message) => classify(store, message, key),
+        KvError::Other(message) => classify(store, message, key),
     }
 }
 
@@ -143,7 +77,7 @@ fn scrub(message: String, password: &str) -> String {
 }
 
 /// Turns a store's error text into the failure the user can act on.
-pub fn classify(store: String, message: String, key: &str) -> Failure {
+fn classify(store: String, message: String, key: &str) -> Failure {
     const UNREACHABLE: &[&str] = &[
         "Connection refused",
         "Connection reset",

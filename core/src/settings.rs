@@ -1,7 +1,8 @@
 //! Spin application variables -> a typed, validated [`Settings`].
 //!
-//! Parsing is pure: it takes a lookup function, so every rule is unit-tested without Spin. Only the
-//! variables the chosen storage mode needs are read, because this runs on every request.
+//! Reading goes through the [`Variables`] trait, so every rule is unit-tested without Spin. Only
+//! the variables the chosen storage mode needs are read: each read is a call into Spin, and a
+//! WASIp2 instance reads them again for every request.
 
 use std::fmt;
 
@@ -54,17 +55,22 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A variable lookup: `Ok(value)`, or `Err(why it could not be read)`.
-pub type Lookup<'a> = &'a dyn Fn(&'static str) -> Result<String, String>;
+/// Spin's application variables, as the component sees them.
+#[allow(async_fn_in_trait)] // a component instance is single-threaded: nothing here needs Send
+pub trait Variables {
+    /// `Ok(value)`, or `Err(why it could not be read)`.
+    async fn get(&self, name: &'static str) -> Result<String, String>;
+}
 
 impl Settings {
     /// Reads and validates the variables the chosen `counter_store` needs.
-    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Settings, Failure> {
-        let get = |name: &'static str| {
-            lookup(name).map_err(|detail| Failure::VariableUnreadable { name, detail })
+    pub async fn read(variables: &impl Variables) -> Result<Settings, Failure> {
+        let get = async |name: &'static str| {
+            (variables.get(name).await)
+                .map_err(|detail| Failure::VariableUnreadable { name, detail })
         };
-        let store = get("counter_store")?;
-        let key = get("redis_key")?;
+        let store = get("counter_store").await?;
+        let key = get("redis_key").await?;
         if key.is_empty() {
             return Err(invalid(
                 "redis_key",
@@ -72,7 +78,7 @@ impl Settings {
             ));
         }
         let store = match store.as_str() {
-            "redis" => Store::Redis(RedisTarget::from_lookup(&get)?),
+            "redis" => Store::Redis(RedisTarget::read(&get).await?),
             "kv" => Store::KeyValue,
             other => {
                 return Err(invalid(
@@ -86,10 +92,12 @@ impl Settings {
 }
 
 impl RedisTarget {
-    fn from_lookup(get: &dyn Fn(&'static str) -> Result<String, Failure>) -> Result<Self, Failure> {
-        let host = get("redis_host")?;
+    async fn read(
+        get: &impl AsyncFn(&'static str) -> Result<String, Failure>,
+    ) -> Result<Self, Failure> {
+        let host = get("redis_host").await?;
         validate_host(&host)?;
-        let port = get("redis_port")?;
+        let port = get("redis_port").await?;
         let port = match port.parse::<u16>() {
             Ok(port) if port != 0 => port,
             _ => {
@@ -97,7 +105,7 @@ impl RedisTarget {
                 return Err(invalid("redis_port", reason));
             }
         };
-        let tls = get("redis_tls")?;
+        let tls = get("redis_tls").await?;
         let tls = if tls.eq_ignore_ascii_case("true") {
             true
         } else if tls.eq_ignore_ascii_case("false") {
@@ -111,8 +119,8 @@ impl RedisTarget {
         Ok(RedisTarget {
             host,
             port,
-            username: get("redis_username")?,
-            password: Password::new(get("redis_password")?),
+            username: get("redis_username").await?,
+            password: Password::new(get("redis_password").await?),
             tls,
         })
     }
@@ -188,6 +196,8 @@ fn percent_encode_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::block_on;
+    use std::cell::RefCell;
     use std::collections::HashMap;
 
     const PASSWORD: &str = "s3cr3t-p@ss";
@@ -207,16 +217,35 @@ mod tests {
         .collect()
     }
 
-    fn parse_with(overrides: &[(&'static str, &str)]) -> Result<Settings, Failure> {
-        let mut vars = defaults();
-        for (name, value) in overrides {
-            vars.insert(name, value.to_string());
-        }
-        Settings::from_lookup(&|name| {
-            vars.get(name)
+    /// Variables from a map, recording the order they are read in.
+    struct Map {
+        values: HashMap<&'static str, String>,
+        read: RefCell<Vec<&'static str>>,
+    }
+
+    impl Variables for Map {
+        async fn get(&self, name: &'static str) -> Result<String, String> {
+            self.read.borrow_mut().push(name);
+            self.values
+                .get(name)
                 .cloned()
                 .ok_or_else(|| format!("{name} is not declared"))
-        })
+        }
+    }
+
+    fn map(overrides: &[(&'static str, &str)]) -> Map {
+        let mut values = defaults();
+        for (name, value) in overrides {
+            values.insert(name, value.to_string());
+        }
+        Map {
+            values,
+            read: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn parse_with(overrides: &[(&'static str, &str)]) -> Result<Settings, Failure> {
+        block_on(Settings::read(&map(overrides)))
     }
 
     fn redis(settings: Settings) -> RedisTarget {
@@ -277,17 +306,10 @@ mod tests {
 
     #[test]
     fn kv_mode_reads_no_redis_connection_variables() {
-        let read = std::cell::RefCell::new(Vec::new());
-        let settings = Settings::from_lookup(&|name| {
-            read.borrow_mut().push(name);
-            Ok(match name {
-                "counter_store" => "kv".to_string(),
-                _ => "visits".to_string(),
-            })
-        })
-        .unwrap();
+        let variables = map(&[("counter_store", "kv"), ("redis_port", "not read")]);
+        let settings = block_on(Settings::read(&variables)).unwrap();
         assert_eq!(settings.store, Store::KeyValue);
-        assert_eq!(*read.borrow(), ["counter_store", "redis_key"]);
+        assert_eq!(*variables.read.borrow(), ["counter_store", "redis_key"]);
     }
 
     #[test]
@@ -352,9 +374,17 @@ mod tests {
         );
     }
 
+    struct ProviderDown;
+
+    impl Variables for ProviderDown {
+        async fn get(&self, name: &'static str) -> Result<String, String> {
+            Err(format!("provider down for {name}"))
+        }
+    }
+
     #[test]
     fn unreadable_variable_is_named() {
-        let err = Settings::from_lookup(&|name| Err(format!("provider down for {name}")));
+        let err = block_on(Settings::read(&ProviderDown));
         assert_eq!(
             err.unwrap_err().to_string(),
             "cannot read variable counter_store: provider down for counter_store"

@@ -55,22 +55,10 @@ impl RetryPolicy {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::test_support::block_on;
     use std::cell::{Cell, RefCell};
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    /// Runs a future that never waits on anything outside the test to completion.
-    pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-        let mut future = pin!(future);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-        }
-    }
 
     fn busy() -> Failure {
         Failure::Busy {

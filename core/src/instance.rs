@@ -1,0 +1,592 @@
+//! One component instance: what it keeps between the requests it serves, and how it serves one.
+//!
+//! Spin 4 reuses a WASIp3 instance for up to 128 requests, up to 16 at once; a WASIp2 instance
+//! serves one request and is dropped. So an instance keeps its validated settings and the Redis
+//! connection or key-value bucket it opened, and later requests use them. A kept handle whose call
+//! fails is dropped, so the next request opens a new one; the failing request itself is answered
+//! with its failure and not retried on a new connection, because an INCR whose answer was lost
+//! may still have been applied.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+use crate::classify::{kv_failure, redis_failure, KvError, RedisError, KV_STORE};
+use crate::error::Failure;
+use crate::reply::Reply;
+use crate::retry;
+use crate::routes::{self, Endpoint, Route};
+use crate::settings::{RedisTarget, Settings, Store, Variables};
+
+/// The welcome body of `GET /`.
+pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
+
+/// What an edition's SDK gives the shared logic: Spin's variables, outbound Redis and key-value
+/// store, and a way to wait. Errors come back in the shapes of Spin's WIT.
+#[allow(async_fn_in_trait)] // a component instance is single-threaded: nothing here needs Send
+pub trait Host: Variables {
+    /// An open outbound Redis connection.
+    type Connection;
+    /// An open key-value store.
+    type Bucket;
+
+    async fn redis_open(&self, url: &str) -> Result<Self::Connection, RedisError>;
+    async fn redis_incr(&self, connection: &Self::Connection, key: &str)
+        -> Result<i64, RedisError>;
+    /// Sends `PING`; returns the reply as text, `PONG` when all is well.
+    async fn redis_ping(&self, connection: &Self::Connection) -> Result<String, RedisError>;
+    async fn kv_open(&self, label: &str) -> Result<Self::Bucket, KvError>;
+    /// Adds one to `key`, atomically, and returns the new value.
+    async fn kv_increment(&self, bucket: &Self::Bucket, key: &str) -> Result<i64, KvError>;
+    /// Reads `key` and forgets the value: a readiness check.
+    async fn kv_read(&self, bucket: &Self::Bucket, key: &str) -> Result<(), KvError>;
+    /// Waits before a retry.
+    async fn pause(&self, wait: Duration);
+}
+
+/// One component instance's state, shared by every request it serves.
+pub struct Instance<H: Host> {
+    host: H,
+    settings: Kept<Settings>,
+    connection: Kept<H::Connection>,
+    bucket: Kept<H::Bucket>,
+}
+
+impl<H: Host> Instance<H> {
+    pub fn new(host: H) -> Self {
+        Instance {
+            host,
+            settings: Kept::default(),
+            connection: Kept::default(),
+            bucket: Kept::default(),
+        }
+    }
+
+    /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged to
+    /// stderr (which Spin keeps), and no reply or log line ever holds the Redis password.
+    pub async fn respond(&self, method: &Method, path: &str) -> Reply {
+        let reply = self.serve(routes::route(method, path)).await;
+        if reply.status.is_server_error() {
+            eprintln!("{method} {path} -> {}: {}", reply.status, reply.body);
+        }
+        reply
+    }
+
+    /// The reply to a routed request; settings are read only by the endpoints that need them.
+    async fn serve(&self, route: Route) -> Reply {
+        let outcome = match route {
+            Route::NotFound => return Reply::plain(StatusCode::NOT_FOUND, "Not found".into()),
+            Route::MethodNotAllowed { allow } => {
+                return Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed".into())
+                    .with_header("allow", allow);
+            }
+            Route::Serve(Endpoint::Welcome) => Ok(WELCOME.to_string()),
+            Route::Serve(Endpoint::Health) => Ok("ok".to_string()),
+            Route::Serve(Endpoint::Count) => {
+                (self.count().await).map(|n| format!("Visit count: {n}"))
+            }
+            Route::Serve(Endpoint::Ready) => (self.ready().await).map(|()| "ready".to_string()),
+        };
+        match outcome {
+            Ok(body) => Reply::plain(StatusCode::OK, body),
+            Err(failure) => Reply::failure(&failure),
+        }
+    }
+
+    /// The settings, read from Spin's variables by the first request that needs them. Only
+    /// valid settings are kept: a variable that could not be read is read again next time.
+    async fn settings(&self) -> Result<Rc<Settings>, Failure> {
+        match self.settings.get() {
+            Some(settings) => Ok(settings),
+            None => Ok(self.settings.keep(Settings::read(&self.host).await?)),
+        }
+    }
+
+    async fn count(&self) -> Result<i64, Failure> {
+        let settings = self.settings().await?;
+        let key = settings.key.as_str();
+        match &settings.store {
+            Store::Redis(target) => {
+                let incr = async |c: &H::Connection| self.host.redis_incr(c, key).await;
+                self.on_redis(target, key, incr).await
+            }
+            Store::KeyValue => {
+                let increment = async |b: &H::Bucket| self.host.kv_increment(b, key).await;
+                self.on_kv(key, increment).await
+            }
+        }
+    }
+
+    async fn ready(&self) -> Result<(), Failure> {
+        let settings = self.settings().await?;
+        let key = settings.key.as_str();
+        match &settings.store {
+            Store::Redis(target) => {
+                let ping = async |c: &H::Connection| self.host.redis_ping(c).await;
+                match self.on_redis(target, key, ping).await?.as_str() {
+                    "PONG" => Ok(()),
+                    other => Err(Failure::Store {
+                        store: crate::classify::redis_name(target),
+                        message: format!("unexpected reply to PING: {other}"),
+                    }),
+                }
+            }
+            Store::KeyValue => {
+                let read = async |b: &H::Bucket| self.host.kv_read(b, key).await;
+                self.on_kv(key, read).await
+            }
+        }
+    }
+
+    /// One call on the kept Redis connection (opened first when none is kept).
+    async fn on_redis<T>(
+        &self,
+        target: &RedisTarget,
+        key: &str,
+        call: impl AsyncFnOnce(&H::Connection) -> Result<T, RedisError>,
+    ) -> Result<T, Failure> {
+        let failure = |error| redis_failure(target, error, key);
+        let open = async || self.host.redis_open(&target.url()).await.map_err(failure);
+        let call = async |c: &H::Connection| call(c).await.map_err(failure);
+        self.connection.call(open, call).await
+    }
+
+    /// One call on the kept key-value bucket, retried while the store answers busy (which
+    /// means it changed nothing).
+    async fn on_kv<T>(
+        &self,
+        key: &str,
+        call: impl AsyncFn(&H::Bucket) -> Result<T, KvError>,
+    ) -> Result<T, Failure> {
+        let failure = |error| kv_failure(error, key);
+        let attempt = async || {
+            let open = async || self.host.kv_open(KV_STORE).await.map_err(failure);
+            let call = async |b: &H::Bucket| call(b).await.map_err(failure);
+            self.bucket.call(open, call).await
+        };
+        retry::KV_BUSY
+            .run(attempt, |wait| self.host.pause(wait))
+            .await
+    }
+}
+
+/// A value kept for the instance's later requests.
+struct Kept<T>(RefCell<Option<Rc<T>>>);
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept(RefCell::new(None))
+    }
+}
+
+impl<T> Kept<T> {
+    fn get(&self) -> Option<Rc<T>> {
+        self.0.borrow().clone()
+    }
+
+    /// Keeps `value`, unless a request that ran alongside kept one first: then that one.
+    fn keep(&self, value: T) -> Rc<T> {
+        self.0
+            .borrow_mut()
+            .get_or_insert_with(|| Rc::new(value))
+            .clone()
+    }
+
+    /// Forgets `failed` if it is still the kept value (another request may have replaced it).
+    fn forget(&self, failed: &Rc<T>) {
+        let mut kept = self.0.borrow_mut();
+        if kept.as_ref().is_some_and(|value| Rc::ptr_eq(value, failed)) {
+            *kept = None;
+        }
+    }
+
+    /// Calls `call` on the kept value, made with `open` if none is kept; a failed call forgets
+    /// the value it was made on. No borrow is held across an await, so requests interleave.
+    async fn call<R>(
+        &self,
+        open: impl AsyncFnOnce() -> Result<T, Failure>,
+        call: impl AsyncFnOnce(&T) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
+        let value = match self.get() {
+            Some(value) => value,
+            None => self.keep(open().await?),
+        };
+        let outcome = call(&value).await;
+        if outcome.is_err() {
+            self.forget(&value);
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::TEXT_PLAIN;
+    use crate::test_support::{block_on, join_all, yield_now};
+    use std::cell::Cell;
+    use std::collections::{HashMap, VecDeque};
+
+    /// A Redis connection or bucket the fake host opened: its number, counting from 1.
+    type Handle = u32;
+
+    /// A scripted Spin: variables from a map, one integer as the store, and queues of failures
+    /// that its next calls answer with. Every call yields once, so concurrent requests interleave.
+    #[derive(Default)]
+    struct FakeHost {
+        variables: HashMap<&'static str, String>,
+        variable_reads: Cell<u32>,
+        value: Cell<i64>,
+        opens: Cell<u32>,
+        /// Every increment applied, with the handle it came through.
+        applied: RefCell<Vec<Handle>>,
+        open_failures: RefCell<VecDeque<String>>,
+        call_failures: RefCell<VecDeque<String>>,
+        pauses: RefCell<Vec<Duration>>,
+        pings: Cell<u32>,
+    }
+
+    impl FakeHost {
+        fn with(overrides: &[(&'static str, &str)]) -> Self {
+            let mut variables: HashMap<_, _> = [
+                ("counter_store", "redis"),
+                ("redis_host", "127.0.0.1"),
+                ("redis_port", "6379"),
+                ("redis_key", "visits"),
+                ("redis_username", ""),
+                ("redis_password", ""),
+                ("redis_tls", "false"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+            for (name, value) in overrides {
+                variables.insert(name, value.to_string());
+            }
+            FakeHost {
+                variables,
+                ..FakeHost::default()
+            }
+        }
+
+        fn kv() -> Self {
+            FakeHost::with(&[("counter_store", "kv")])
+        }
+
+        /// The next `times` calls on an open handle fail with `message`.
+        fn failing_calls(self, message: &str, times: usize) -> Self {
+            self.call_failures
+                .borrow_mut()
+                .extend(std::iter::repeat_n(message.to_string(), times));
+            self
+        }
+
+        fn failing_opens(self, message: &str, times: usize) -> Self {
+            self.open_failures
+                .borrow_mut()
+                .extend(std::iter::repeat_n(message.to_string(), times));
+            self
+        }
+
+        async fn open(&self) -> Result<Handle, String> {
+            yield_now().await;
+            match self.open_failures.borrow_mut().pop_front() {
+                Some(message) => Err(message),
+                None => {
+                    self.opens.set(self.opens.get() + 1);
+                    Ok(self.opens.get())
+                }
+            }
+        }
+
+        async fn increment(&self, handle: Handle) -> Result<i64, String> {
+            yield_now().await;
+            if let Some(message) = self.call_failures.borrow_mut().pop_front() {
+                return Err(message);
+            }
+            self.applied.borrow_mut().push(handle);
+            self.value.set(self.value.get() + 1);
+            Ok(self.value.get())
+        }
+    }
+
+    impl Variables for FakeHost {
+        async fn get(&self, name: &'static str) -> Result<String, String> {
+            self.variable_reads.set(self.variable_reads.get() + 1);
+            self.variables
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("{name} is not declared"))
+        }
+    }
+
+    impl Host for FakeHost {
+        type Connection = Handle;
+        type Bucket = Handle;
+
+        async fn redis_open(&self, _url: &str) -> Result<Handle, RedisError> {
+            self.open().await.map_err(RedisError::Other)
+        }
+
+        async fn redis_incr(&self, connection: &Handle, _key: &str) -> Result<i64, RedisError> {
+            self.increment(*connection).await.map_err(RedisError::Other)
+        }
+
+        async fn redis_ping(&self, _connection: &Handle) -> Result<String, RedisError> {
+            self.pings.set(self.pings.get() + 1);
+            Ok("PONG".to_string())
+        }
+
+        async fn kv_open(&self, label: &str) -> Result<Handle, KvError> {
+            assert_eq!(label, "default");
+            self.open().await.map_err(KvError::Other)
+        }
+
+        async fn kv_increment(&self, bucket: &Handle, _key: &str) -> Result<i64, KvError> {
+            self.increment(*bucket).await.map_err(KvError::Other)
+        }
+
+        async fn kv_read(&self, _bucket: &Handle, _key: &str) -> Result<(), KvError> {
+            self.pings.set(self.pings.get() + 1);
+            Ok(())
+        }
+
+        async fn pause(&self, wait: Duration) {
+            self.pauses.borrow_mut().push(wait);
+        }
+    }
+
+    const REFUSED: &str = "Connection refused (os error 111)";
+    const RESET: &str = "Connection reset by peer (os error 104)";
+    const LOCKED: &str =
+        "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))";
+
+    fn call(instance: &Instance<FakeHost>, method: Method, path: &str) -> Reply {
+        block_on(instance.respond(&method, path))
+    }
+
+    fn get(instance: &Instance<FakeHost>, path: &str) -> Reply {
+        call(instance, Method::GET, path)
+    }
+
+    fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
+        let mut values = reply.headers.iter().filter(|(n, _)| *n == name);
+        let value = values.next().map(|&(_, value)| value);
+        assert!(values.next().is_none(), "{name} is sent twice");
+        value
+    }
+
+    #[track_caller]
+    fn assert_plain(reply: &Reply, status: StatusCode, body: &str) {
+        assert_eq!((reply.status, reply.body.as_str()), (status, body));
+        assert_eq!(header(reply, "content-type"), Some(TEXT_PLAIN));
+    }
+
+    #[test]
+    fn welcome_and_health_need_no_settings_or_store() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_plain(&get(&instance, "/"), StatusCode::OK, WELCOME);
+        let reply = call(&instance, Method::HEAD, "/healthz");
+        assert_plain(&reply, StatusCode::OK, "ok");
+        assert_eq!(instance.host.variable_reads.get(), 0);
+        assert_eq!(instance.host.opens.get(), 0);
+    }
+
+    #[test]
+    fn count_increments_once_and_reports() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        let reply = get(&instance, "/count?from=test");
+        assert_plain(&reply, StatusCode::OK, "Visit count: 1");
+        assert_eq!(*instance.host.applied.borrow(), [1]);
+    }
+
+    #[test]
+    fn an_instance_reads_settings_and_opens_the_store_once() {
+        for host in [FakeHost::with(&[]), FakeHost::kv()] {
+            let reads_per_settings = if host.variables["counter_store"] == "kv" {
+                2
+            } else {
+                7
+            };
+            let instance = Instance::new(host);
+            for n in 1..=3 {
+                let reply = get(&instance, "/count");
+                assert_plain(&reply, StatusCode::OK, &format!("Visit count: {n}"));
+            }
+            assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");
+            assert_eq!(instance.host.variable_reads.get(), reads_per_settings);
+            assert_eq!(instance.host.opens.get(), 1);
+            assert_eq!(*instance.host.applied.borrow(), [1, 1, 1]);
+        }
+    }
+
+    #[test]
+    fn head_count_is_405_and_does_not_increment() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        let reply = call(&instance, Method::HEAD, "/count");
+        assert_plain(&reply, StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        assert_eq!(header(&reply, "allow"), Some("GET"));
+        assert!(instance.host.applied.borrow().is_empty());
+    }
+
+    #[test]
+    fn unknown_path_is_404() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_plain(
+            &get(&instance, "/count/"),
+            StatusCode::NOT_FOUND,
+            "Not found",
+        );
+    }
+
+    #[test]
+    fn ready_pings_the_store() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");
+        assert_eq!(instance.host.pings.get(), 1);
+    }
+
+    #[test]
+    fn unreachable_store_is_503_with_retry_after() {
+        for path in ["/count", "/readyz"] {
+            let instance = Instance::new(FakeHost::with(&[]).failing_opens(REFUSED, 1));
+            let reply = get(&instance, path);
+            assert_plain(
+                &reply,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Redis at 127.0.0.1:6379 is unavailable: Connection refused (os error 111)",
+            );
+            assert_eq!(header(&reply, "retry-after"), Some("1"));
+        }
+    }
+
+    #[test]
+    fn invalid_settings_are_500_never_reach_the_store_and_are_read_again() {
+        let instance = Instance::new(FakeHost::with(&[("redis_port", "abc")]));
+        for _ in 0..2 {
+            let reply = get(&instance, "/count");
+            assert_plain(
+                &reply,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid setting redis_port: \"abc\" is not a port number (1-65535)",
+            );
+            assert_eq!(header(&reply, "retry-after"), None);
+        }
+        assert_eq!(instance.host.opens.get(), 0);
+        assert_eq!(instance.host.variable_reads.get(), 8, "4 reads, twice");
+    }
+
+    #[test]
+    fn a_failed_incr_on_a_kept_connection_fails_once_and_the_next_request_reconnects() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance
+            .host
+            .call_failures
+            .borrow_mut()
+            .push_back(RESET.into());
+
+        let reply = get(&instance, "/count");
+        assert_plain(
+            &reply,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Redis at 127.0.0.1:6379 is unavailable: Connection reset by peer (os error 104)",
+        );
+        assert_eq!(
+            instance.host.opens.get(),
+            1,
+            "not retried on a new connection"
+        );
+
+        assert_eq!(get(&instance, "/count").body, "Visit count: 2");
+        assert_eq!(instance.host.opens.get(), 2);
+        assert_eq!(*instance.host.applied.borrow(), [1, 2]);
+    }
+
+    #[test]
+    fn concurrent_requests_count_exactly_and_end_up_sharing_one_connection() {
+        for host in [FakeHost::with(&[]), FakeHost::kv()] {
+            let instance = Instance::new(host);
+            let requests = (0..16).map(|_| instance.respond(&Method::GET, "/count"));
+            let mut counts: Vec<String> = join_all(requests.collect())
+                .into_iter()
+                .map(|reply| reply.body)
+                .collect();
+            counts.sort_by_key(|body| body.len());
+            let expected: Vec<String> = (1..=16).map(|n| format!("Visit count: {n}")).collect();
+            assert_eq!(counts, expected);
+
+            let opened = instance.host.opens.get();
+            let kept = instance.connection.get().or(instance.bucket.get());
+            assert_eq!(kept.as_deref(), Some(&1), "the first one opened is kept");
+            assert_eq!(get(&instance, "/count").body, "Visit count: 17");
+            assert_eq!(
+                instance.host.opens.get(),
+                opened,
+                "later requests open nothing"
+            );
+            assert_eq!(instance.host.applied.borrow().last(), Some(&1));
+        }
+    }
+
+    #[test]
+    fn a_failure_forgets_only_the_handle_it_happened_on() {
+        let kept = Kept::default();
+        let first = kept.keep(1);
+        let failed_earlier = Rc::new(0);
+        kept.forget(&failed_earlier);
+        assert_eq!(kept.get(), Some(first.clone()));
+        kept.forget(&first);
+        assert_eq!(kept.get(), None);
+    }
+
+    #[test]
+    fn a_busy_store_is_retried_and_counts_once() {
+        let instance = Instance::new(
+            FakeHost::kv()
+                .failing_opens(LOCKED, 1)
+                .failing_calls(LOCKED, 2),
+        );
+        let reply = get(&instance, "/count");
+        assert_plain(&reply, StatusCode::OK, "Visit count: 1");
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [3],
+            "on the third bucket opened"
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(*instance.host.pauses.borrow(), [ms(10), ms(20), ms(40)]);
+    }
+
+    #[test]
+    fn a_store_that_stays_busy_is_503_busy() {
+        let instance = Instance::new(FakeHost::kv().failing_calls(LOCKED, 5));
+        let reply = get(&instance, "/count");
+        assert_plain(
+            &reply,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("key-value store 'default' is busy: {LOCKED}"),
+        );
+        assert_eq!(header(&reply, "retry-after"), Some("1"));
+        assert!(instance.host.applied.borrow().is_empty());
+        assert_eq!(
+            get(&instance, "/count").body,
+            "Visit count: 1",
+            "and it recovers"
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_an_integer_is_500_and_left_alone() {
+        let not_integer = "An error was signalled by the server - ResponseError: value is not an integer or out of range";
+        let instance = Instance::new(FakeHost::with(&[]).failing_calls(not_integer, 1));
+        assert_plain(
+            &get(&instance, "/count"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "key 'visits' does not hold an integer; fix or delete it in Redis",
+        );
+        assert!(instance.host.applied.borrow().is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! The visit counter's logic, shared as it is by both editions: settings read from Spin's
+//! variables, routing, failures and the statuses they get, and what one component instance keeps
+//! between requests. Nothing here calls Spin: an edition implements [`Host`] with its SDK, hands
+//! each request to [`Instance::respond`] and gives Spin the [`Reply`].
+
+mod classify;
+mod error;
+mod instance;
+mod reply;
+mod retry;
+mod routes;
+mod settings;
+#[cfg(test)]
+mod test_support;
+
+pub use classify::{KvError, RedisError};
+pub use instance::{Host, Instance, WELCOME};
+pub use reply::{Reply, TEXT_PLAIN};
+pub use settings::Variables;

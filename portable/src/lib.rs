@@ -1,0 +1,114 @@
+//! The portable edition: spin-sdk 5.2, `#[http_component]`, WASIp2 through the preview1 adapter.
+//! It runs on Spin 3.x and 4.x, containerd-shim-spin (Spin 3.6 inside), SpinKube and Spin clouds.
+//!
+//! Spin gives a WASIp2 handler a fresh instance for every request, so each request reads its
+//! settings and opens its store anew. All the logic is `counter-core`'s; this file is the edge:
+//! spin-sdk 5.2's calls behind [`Host`], and the reply handed to Spin.
+
+use std::time::Duration;
+
+use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http_component;
+use spin_sdk::redis::{self, Connection, RedisResult};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    let method = http::Method::from(request.method());
+    let path = request.path_with_query().unwrap_or_default();
+    let reply = Instance::new(Spin).respond(&method, &path).await;
+    send(reply, response_out).await;
+}
+
+/// Spin, through spin-sdk 5.2: every call blocks until Spin answers.
+struct Spin;
+
+impl Variables for Spin {
+    async fn get(&self, name: &'static str) -> Result<String, String> {
+        spin_sdk::variables::get(name).map_err(|e| e.to_string())
+    }
+}
+
+impl Host for Spin {
+    type Connection = Connection;
+    type Bucket = store::Bucket;
+
+    async fn redis_open(&self, url: &str) -> Result<Connection, RedisError> {
+        Connection::open(url).map_err(redis_error)
+    }
+
+    async fn redis_incr(&self, connection: &Connection, key: &str) -> Result<i64, RedisError> {
+        connection.incr(key).map_err(redis_error)
+    }
+
+    async fn redis_ping(&self, connection: &Connection) -> Result<String, RedisError> {
+        match connection
+            .execute("PING", &[])
+            .map_err(redis_error)?
+            .as_slice()
+        {
+            [RedisResult::Status(status)] => Ok(status.clone()),
+            other => Ok(format!("{other:?}")),
+        }
+    }
+
+    async fn kv_open(&self, label: &str) -> Result<store::Bucket, KvError> {
+        store::open(label).map_err(kv_error)
+    }
+
+    async fn kv_increment(&self, bucket: &store::Bucket, key: &str) -> Result<i64, KvError> {
+        atomics::increment(bucket, key, 1).map_err(kv_error)
+    }
+
+    async fn kv_read(&self, bucket: &store::Bucket, key: &str) -> Result<(), KvError> {
+        bucket.get(key).map(drop).map_err(kv_error)
+    }
+
+    /// The instance serves only this request, so blocking it holds up nothing else.
+    async fn pause(&self, wait: Duration) {
+        std::thread::sleep(wait);
+    }
+}
+
+fn redis_error(error: redis::Error) -> RedisError {
+    match error {
+        redis::Error::InvalidAddress => RedisError::InvalidAddress,
+        redis::Error::TooManyConnections => RedisError::TooManyConnections,
+        redis::Error::TypeError => RedisError::TypeError,
+        redis::Error::Other(message) => RedisError::Other(message),
+    }
+}
+
+fn kv_error(error: store::Error) -> KvError {
+    match error {
+        store::Error::NoSuchStore => KvError::NoSuchStore,
+        store::Error::AccessDenied => KvError::AccessDenied,
+        store::Error::Other(message) => KvError::Other(message),
+    }
+}
+
+/// Hands the reply to Spin through the response outparam, with the SDK's own log messages when
+/// that fails. (Returning a response instead would link the SDK's conversion, whose error path
+/// pulls anyhow's backtrace printer and a demangler into the `.wasm`.)
+async fn send(reply: Reply, response_out: ResponseOutparam) {
+    let headers: Vec<(String, Vec<u8>)> = reply
+        .headers
+        .iter()
+        .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let response = match Fields::from_list(&headers) {
+        Ok(headers) => OutgoingResponse::new(headers),
+        Err(e) => return eprintln!("Could not convert response: {e}"),
+    };
+    let status = reply.status.as_u16();
+    if response.set_status_code(status).is_err() {
+        return eprintln!("Could not convert response: error setting status code to {status}");
+    }
+    if let Err(e) = response_out
+        .set_with_body(response, reply.body.into_bytes())
+        .await
+    {
+        eprintln!("Could not set `ResponseOutparam`: {e}");
+    }
+}
