@@ -84,11 +84,17 @@ pub struct SpinComponent {
     pub source: String,
 }
 
+/// The portable edition's manifest: what the image, compose and SpinKube deploy (the shim
+/// embeds Spin 3.6, which runs only the portable edition).
+pub const PORTABLE: &str = "portable/spin.toml";
+/// The Spin 4 edition's manifest.
+pub const SPIN4: &str = "spin.toml";
+
 impl SpinManifest {
-    /// The repository's spin.toml.
-    pub fn load() -> Self {
-        toml::from_str(&read("spin.toml"))
-            .unwrap_or_else(|err| panic!("spin.toml does not parse: {err}"))
+    /// A manifest given relative to the repository root.
+    pub fn load(relative: &str) -> Self {
+        toml::from_str(&read(relative))
+            .unwrap_or_else(|err| panic!("{relative} does not parse: {err}"))
     }
 
     /// The `source` of the only component: the .wasm path relative to spin.toml.
@@ -98,6 +104,23 @@ impl SpinManifest {
             (Some(component), None) => &component.source,
             _ => panic!("spin.toml must declare exactly one component"),
         }
+    }
+
+    /// Where the `.wasm` is when the manifest sits in `dir` (`""` for the root of a tree):
+    /// `source` joined to it, `..` resolved, as a relative path. (`..` above the root stays at
+    /// the root, as `/..` is `/`.)
+    pub fn wasm_in(&self, dir: &str) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        for part in dir.split('/').chain(self.wasm_source().split('/')) {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                part => parts.push(part),
+            }
+        }
+        parts.join("/")
     }
 
     /// Whether an HTTP trigger route of the app matches `path` (exact, or a `/...` wildcard).

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest};
+use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest, PORTABLE};
 use serde_norway::Value;
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -118,7 +118,7 @@ fn wasm_profile_runs_the_image_through_the_spin_shim_next_to_redis() {
 
 #[test]
 fn wasm_profile_sets_only_variables_the_app_declares() {
-    let manifest = SpinManifest::load();
+    let manifest = SpinManifest::load(PORTABLE);
     let compose = yaml("docker-compose.yml");
     let environment = at(&compose, "services.app.environment")
         .as_mapping()

@@ -1,8 +1,8 @@
-//! Dockerfile: the final `FROM scratch` stage lays the app out the way containerd-shim-spin loads
-//! it: /spin.toml, the .wasm at the manifest's `source` path resolved from /, and
-//! /runtime-config.toml, with the process argument the shim needs.
+//! Dockerfile: the final `FROM scratch` stage lays the portable edition out the way
+//! containerd-shim-spin loads it: portable/spin.toml as /spin.toml, the .wasm at its `source`
+//! path resolved from /, and /runtime-config.toml, with the process argument the shim needs.
 
-use deploy_checks::{read, SpinManifest};
+use deploy_checks::{read, SpinManifest, PORTABLE};
 
 /// One instruction of the Dockerfile: keyword (upper-case) and the rest of the line.
 #[derive(Debug)]
@@ -82,18 +82,23 @@ fn final_stage_is_scratch_with_the_shims_process_argument() {
 
 #[test]
 fn wasm_lands_at_the_manifests_source_path() {
-    let manifest = SpinManifest::load();
-    let source = manifest.wasm_source();
-    assert!(!source.starts_with('/'), "source is relative to spin.toml");
+    let manifest = SpinManifest::load(PORTABLE);
+    assert!(
+        !manifest.wasm_source().starts_with('/'),
+        "source is relative to the manifest"
+    );
+    // In the image the manifest is /spin.toml; in the build stage it is portable/spin.toml.
+    let in_image = manifest.wasm_in("");
+    let in_build = manifest.wasm_in("portable");
     let wasm_copies: Vec<_> = copies()
         .into_iter()
         .filter(|(from, _, _)| from.ends_with(".wasm"))
         .collect();
     assert_eq!(wasm_copies.len(), 1, "one .wasm in the image");
     let (from, to, stage) = &wasm_copies[0];
-    assert_eq!(to, &format!("/{source}"));
+    assert_eq!(to, &format!("/{in_image}"));
     assert_eq!(stage.as_deref(), Some("build"));
-    let file_name = source.rsplit('/').next().unwrap();
+    let file_name = in_build.rsplit('/').next().unwrap();
     assert_eq!(from, &format!("/out/{file_name}"));
 
     // The build stage builds exactly that file with the manifest's own build command.
@@ -103,10 +108,10 @@ fn wasm_lands_at_the_manifests_source_path() {
             instruction.keyword == "RUN" && instruction.arguments.contains("cargo build")
         })
         .expect("a cargo build in the build stage");
-    assert!(build
-        .arguments
-        .contains("cargo build --locked --target wasm32-wasip1 --release"));
-    assert!(build.arguments.contains(&format!("cp {source} /out/")));
+    assert!(build.arguments.contains(
+        "cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter-portable"
+    ));
+    assert!(build.arguments.contains(&format!("cp {in_build} /out/")));
 }
 
 #[test]
@@ -120,7 +125,7 @@ fn manifest_and_runtime_config_land_where_the_shim_reads_them() {
     };
     assert_eq!(
         find("/spin.toml"),
-        &("spin.toml".into(), "/spin.toml".into(), None)
+        &(PORTABLE.into(), "/spin.toml".into(), None)
     );
     let (runtime_config, _, stage) = find("/runtime-config.toml");
     assert_eq!(runtime_config, "deploy/docker/runtime-config.toml");
@@ -141,6 +146,8 @@ fn docker_context_keeps_the_build_inputs_and_drops_local_state() {
         "Cargo.toml",
         "Cargo.lock",
         "src",
+        "core",
+        "portable",
         "deploy",
         "deploy/docker",
         "deploy/checks",

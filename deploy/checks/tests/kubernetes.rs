@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use deploy_checks::{at, read, str_at, yaml, yaml_documents, SpinManifest};
+use deploy_checks::{at, read, str_at, yaml, yaml_documents, SpinManifest, PORTABLE};
 use serde::Deserialize;
 use serde_norway::Value;
 
@@ -277,7 +277,7 @@ fn spin_app_runs_three_replicas_on_the_spin_shim_with_resource_limits() {
 
 #[test]
 fn every_spin_variable_is_defaulted_or_set_and_every_set_one_exists() {
-    let manifest = SpinManifest::load();
+    let manifest = SpinManifest::load(PORTABLE);
     let deployment = Deployment::load();
     let set: Vec<&str> = deployment
         .spin_app
@@ -320,7 +320,7 @@ fn every_spin_variable_is_defaulted_or_set_and_every_set_one_exists() {
 
 #[test]
 fn redis_password_only_ever_comes_from_the_secret() {
-    let manifest = SpinManifest::load();
+    let manifest = SpinManifest::load(PORTABLE);
     let deployment = Deployment::load();
     let kustomization = &deployment.kustomization;
 
@@ -382,7 +382,7 @@ fn redis_password_only_ever_comes_from_the_secret() {
 
 #[test]
 fn probes_use_the_apps_health_routes() {
-    let manifest = SpinManifest::load();
+    let manifest = SpinManifest::load(PORTABLE);
     let deployment = Deployment::load();
     let checks = &deployment.spin_app.spec.checks;
     assert_eq!(checks.liveness.http_get.path, "/healthz");
@@ -517,7 +517,7 @@ fn no_service_link_env_var_shadows_an_app_variable() {
     // of the namespace into every pod, and containerd-shim-spin copies any env var named like an
     // upper-cased app variable over SPIN_VARIABLE_<NAME>. A Service named `redis` would thus set
     // redis_port to "tcp://10.0.0.1:6379".
-    let manifest = SpinManifest::load();
+    let manifest = SpinManifest::load(PORTABLE);
     let deployment = Deployment::load();
     let app_service = deployment.spin_app.metadata.name.clone();
     let services = deployment

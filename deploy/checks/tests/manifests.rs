@@ -1,0 +1,57 @@
+//! The two editions' manifests: spin.toml (Spin 4 edition) and portable/spin.toml (portable
+//! edition) must declare the same app (variables, routes, allow-list, stores, the component's
+//! variables), so configuration and docs hold for both; only the component's `source` and
+//! `build` differ, and each names its own edition's `.wasm`.
+
+use deploy_checks::{read, SpinManifest, PORTABLE, SPIN4};
+use toml::{Table, Value};
+
+/// The manifest as TOML, without the component's `source` and `build`.
+fn app_part(relative: &str) -> Table {
+    let mut table: Table = toml::from_str(&read(relative)).expect("the manifest parses");
+    let Some(Value::Table(components)) = table.get_mut("component") else {
+        panic!("{relative} has no [component] table");
+    };
+    for component in components.values_mut() {
+        let component = component.as_table_mut().expect("a component table");
+        component.remove("source");
+        component.remove("build");
+    }
+    table
+}
+
+#[test]
+fn both_editions_declare_the_same_app() {
+    assert_eq!(app_part(SPIN4), app_part(PORTABLE));
+}
+
+#[test]
+fn each_manifest_runs_its_own_edition() {
+    assert_eq!(
+        SpinManifest::load(SPIN4).wasm_in(""),
+        "target/wasm32-wasip1/release/spin_redis_counter.wasm"
+    );
+    assert_eq!(
+        SpinManifest::load(PORTABLE).wasm_in("portable"),
+        "target/wasm32-wasip1/release/spin_redis_counter_portable.wasm"
+    );
+}
+
+#[test]
+fn each_build_command_builds_its_edition() {
+    let command = |relative: &str| -> String {
+        let table: Table = toml::from_str(&read(relative)).expect("the manifest parses");
+        table["component"]["counter"]["build"]["command"]
+            .as_str()
+            .expect("a build command")
+            .to_string()
+    };
+    assert_eq!(
+        command(SPIN4),
+        "cargo build --target wasm32-wasip1 --release"
+    );
+    assert_eq!(
+        command(PORTABLE),
+        "cargo build --target wasm32-wasip1 --release -p spin-redis-counter-portable"
+    );
+}
