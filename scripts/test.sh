@@ -23,6 +23,13 @@ if ! command -v redis-server >/dev/null; then
 fi
 # The packaged service is not needed: every test starts its own redis-server on a free port.
 
+# The test host talks TLS to Redis through OpenSSL, as Spin does: it links the system's libssl.
+if ! pkg-config --exists openssl 2>/dev/null; then
+    say "installing libssl-dev and pkg-config (Debian packages) for the test host's TLS"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq libssl-dev pkg-config >/dev/null
+fi
+
 if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
     say "installing python3 and pip (Debian packages)"
     as_root apt-get update -qq
@@ -35,8 +42,8 @@ if ! python3 -m check_jsonschema --version >/dev/null 2>&1; then
         python3 -m pip install --quiet --user --break-system-packages check-jsonschema
 fi
 
-say "building the component (.wasm)"
-cargo build --locked --target wasm32-wasip1 --release
+say "building both editions (.wasm): spin.toml's and portable/spin.toml's"
+cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable
 
 say "running all tests"
 cargo test --locked --workspace

@@ -1,9 +1,10 @@
 //! End-to-end suite: the built `.wasm` behind a real HTTP server, talking to a real `redis-server`.
 //!
 //! Every scenario talks HTTP only, so it runs unchanged on the test host built with this crate
-//! and on a real Spin CLI (`SPIN_BIN=/path/to/spin`, or `spin` on PATH); each one is registered
-//! once per runtime found, e.g. `sequential_counts [test-host]` and `sequential_counts [spin]`.
-//! Build the component first: `cargo build --target wasm32-wasip1 --release`.
+//! and on a real Spin CLI (`SPIN_BIN=/path/to/spin`, or `spin` on PATH; `SPIN3_BIN` for a Spin 3);
+//! each one is registered once per runtime and edition found, e.g. `sequential_counts
+//! [test-host/spin4]`, `[test-host/portable]`, `[spin/spin4]`. Build both editions first:
+//! `cargo build --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable`.
 
 mod scenarios;
 mod support;
@@ -11,6 +12,7 @@ mod support;
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Trial};
+use support::runtime::Edition;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -23,24 +25,26 @@ fn main() -> ExitCode {
     };
     if !args.list {
         println!("{}", discovery.summary);
-        let wasm = support::wasm_path();
-        if !wasm.is_file() {
-            eprintln!(
-                "e2e: {} is missing: build the component first with \
-                 `cargo build --target wasm32-wasip1 --release` at the repository root",
-                wasm.display()
-            );
-            return ExitCode::from(101);
+        for edition in Edition::ALL {
+            let wasm = edition.wasm();
+            if !wasm.is_file() {
+                eprintln!(
+                    "e2e: {} is missing: build both editions first with `cargo build --target \
+                     wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable`",
+                    wasm.display()
+                );
+                return ExitCode::from(101);
+            }
         }
     }
     let trials = discovery
-        .runtimes
-        .iter()
-        .flat_map(|runtime| {
+        .targets()
+        .into_iter()
+        .flat_map(|target| {
             scenarios::ALL.iter().map(move |&(name, scenario)| {
-                let runtime = runtime.clone();
-                Trial::test(format!("{name} [{runtime}]"), move || {
-                    scenario(&runtime);
+                let target = target.clone();
+                Trial::test(format!("{name} [{target}]"), move || {
+                    scenario(&target);
                     Ok(())
                 })
             })

@@ -3,7 +3,7 @@
 
 use crate::support::app::{App, AppOptions};
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 
 /// `%41` must reach Redis as the three characters `%41`, not as `A`.
 const ADMIN_PASSWORD: &str = "p@ss:w/rd%41-e2e";
@@ -26,32 +26,29 @@ fn assert_refused(app: &App, body: &str) {
     }
 }
 
-pub fn auth_requirepass(runtime: &Runtime) {
+pub fn auth_requirepass(target: &Target) {
     let redis = redis_with_password();
 
     let right = App::start(
-        runtime,
+        target,
         &AppOptions::on(&redis).var("redis_password", ADMIN_PASSWORD),
     );
     assert_eq!(right.count(), 1);
     assert_eq!(right.count(), 2);
     right.get("/readyz").assert_text(200, "ready");
 
-    let missing = App::start(runtime, &AppOptions::on(&redis));
+    let missing = App::start(target, &AppOptions::on(&redis));
     assert_refused(&missing, REQUIRED);
 
     for wrong in ["not-the-password", "p@ss:w/rdA-e2e"] {
-        let app = App::start(
-            runtime,
-            &AppOptions::on(&redis).var("redis_password", wrong),
-        );
+        let app = App::start(target, &AppOptions::on(&redis).var("redis_password", wrong));
         assert_refused(&app, REJECTED);
     }
 
     assert_eq!(redis.get("visits").as_deref(), Some("2"));
 }
 
-pub fn auth_acl_user(runtime: &Runtime) {
+pub fn auth_acl_user(target: &Target) {
     let redis = redis_with_password();
     let _: () = redis.query(
         redis::cmd("ACL")
@@ -68,15 +65,15 @@ pub fn auth_acl_user(runtime: &Runtime) {
             .var("redis_password", password)
     };
 
-    let right = App::start(runtime, &as_user("counter", USER_PASSWORD));
+    let right = App::start(target, &as_user("counter", USER_PASSWORD));
     for n in 1..=3 {
         assert_eq!(right.count(), n);
     }
     right.get("/readyz").assert_text(200, "ready");
 
-    let wrong_password = App::start(runtime, &as_user("counter", ADMIN_PASSWORD));
+    let wrong_password = App::start(target, &as_user("counter", ADMIN_PASSWORD));
     assert_refused(&wrong_password, REJECTED);
-    let unknown_user = App::start(runtime, &as_user("nobody", USER_PASSWORD));
+    let unknown_user = App::start(target, &as_user("nobody", USER_PASSWORD));
     assert_refused(&unknown_user, REJECTED);
 
     assert_eq!(redis.get("visits").as_deref(), Some("3"));

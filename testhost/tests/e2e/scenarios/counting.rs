@@ -1,20 +1,20 @@
 //! Scenarios 2-4: exact counts, sequentially, under 64 concurrent clients, and with three app
-//! processes sharing one Redis.
+//! processes with 64 clients each sharing one Redis.
 
 use std::thread;
 
 use crate::support::app::{App, AppOptions};
 use crate::support::load;
 use crate::support::redis_server::RedisServer;
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 
 const CLIENTS: usize = 64;
 const PER_CLIENT: usize = 200;
 const TOTAL: u64 = (CLIENTS * PER_CLIENT) as u64;
 
-pub fn sequential_counts(runtime: &Runtime) {
+pub fn sequential_counts(target: &Target) {
     let redis = RedisServer::start();
-    let app = App::start(runtime, &AppOptions::on(&redis));
+    let app = App::start(target, &AppOptions::on(&redis));
 
     for n in 1..=100 {
         app.get("/count")
@@ -24,11 +24,11 @@ pub fn sequential_counts(runtime: &Runtime) {
     assert_eq!(redis.get("visits").as_deref(), Some("100"));
 }
 
-pub fn custom_key_leaves_default_untouched(runtime: &Runtime) {
+pub fn custom_key_leaves_default_untouched(target: &Target) {
     let redis = RedisServer::start();
     redis.set("visits", "41");
     let custom = App::start(
-        runtime,
+        target,
         &AppOptions::on(&redis).var("redis_key", "e2e:custom"),
     );
 
@@ -38,14 +38,14 @@ pub fn custom_key_leaves_default_untouched(runtime: &Runtime) {
 
     assert_eq!(redis.get("e2e:custom").as_deref(), Some("5"));
     assert_eq!(redis.get("visits").as_deref(), Some("41"));
-    let default = App::start(runtime, &AppOptions::on(&redis));
+    let default = App::start(target, &AppOptions::on(&redis));
     assert_eq!(default.count(), 42);
     assert_eq!(redis.get("e2e:custom").as_deref(), Some("5"));
 }
 
-pub fn concurrent_counts_are_exact(runtime: &Runtime) {
+pub fn concurrent_counts_are_exact(target: &Target) {
     let redis = RedisServer::start();
-    let app = App::start(runtime, &AppOptions::on(&redis));
+    let app = App::start(target, &AppOptions::on(&redis));
 
     let report = load::hammer(&[app.url("/count")], CLIENTS, PER_CLIENT);
 
@@ -53,26 +53,31 @@ pub fn concurrent_counts_are_exact(runtime: &Runtime) {
     assert_eq!(redis.get("visits"), Some(TOTAL.to_string()));
 }
 
-pub fn scale_out_three_apps_one_redis(runtime: &Runtime) {
+/// Three apps with 64 clients each on one Redis (issue 8: each app's instances share kept
+/// connections among concurrent requests).
+pub fn scale_out_three_apps_one_redis(target: &Target) {
+    const APPS: usize = 3;
+    const PER_APP_CLIENT: usize = 50;
+    const ALL: u64 = (APPS * CLIENTS * PER_APP_CLIENT) as u64;
     let redis = RedisServer::start();
     let opts = AppOptions::on(&redis);
-    let apps = start_many(runtime, &opts, 3);
+    let apps = start_many(target, &opts, APPS);
     let urls: Vec<String> = apps.iter().map(|app| app.url("/count")).collect();
 
-    let report = load::hammer(&urls, CLIENTS, PER_CLIENT);
+    let report = load::hammer(&urls, APPS * CLIENTS, PER_APP_CLIENT);
 
-    report.assert_exactly_one_to(TOTAL);
-    assert_eq!(redis.get("visits"), Some(TOTAL.to_string()));
+    report.assert_exactly_one_to(ALL);
+    assert_eq!(redis.get("visits"), Some(ALL.to_string()));
     for app in &apps {
         app.get("/readyz").assert_text(200, "ready");
     }
 }
 
 /// Starts `n` identical apps at once (each start compiles the component).
-pub fn start_many(runtime: &Runtime, opts: &AppOptions, n: usize) -> Vec<App> {
+pub fn start_many(target: &Target, opts: &AppOptions, n: usize) -> Vec<App> {
     thread::scope(|scope| {
         let starting: Vec<_> = (0..n)
-            .map(|_| scope.spawn(|| App::start(runtime, opts)))
+            .map(|_| scope.spawn(|| App::start(target, opts)))
             .collect();
         starting
             .into_iter()

@@ -1,21 +1,17 @@
-//! Scenarios 5 and 6: the count survives graceful Redis and app restarts, and with
-//! `appendfsync always` a `kill -9` of Redis under load loses no visit a client was told about.
-
-use std::time::Duration;
+//! Scenario 5: the count survives graceful Redis and app restarts (scenario 6, `kill -9` of Redis
+//! under load, is in `outages`), and a variable changed between two starts takes effect.
 
 use crate::support::app::{App, AppOptions};
-use crate::support::load;
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Runtime;
-use crate::support::wait_for;
+use crate::support::runtime::Target;
 
-pub fn persistence_across_restarts(runtime: &Runtime) {
+pub fn persistence_across_restarts(target: &Target) {
     let mut redis = RedisServer::start_with(RedisOptions {
         aof: true,
         ..RedisOptions::default()
     });
     let opts = AppOptions::on(&redis);
-    let mut app = App::start(runtime, &opts);
+    let mut app = App::start(target, &opts);
     for n in 1..=10 {
         assert_eq!(app.count(), n);
     }
@@ -29,42 +25,30 @@ pub fn persistence_across_restarts(runtime: &Runtime) {
     );
 
     app.stop();
-    let app = App::start(runtime, &opts);
+    let app = App::start(target, &opts);
     assert_eq!(app.count(), 12, "after an app restart");
     assert_eq!(redis.get("visits").as_deref(), Some("12"));
 }
 
-pub fn crash_durability_kill_9_under_load(runtime: &Runtime) {
-    const CLIENTS: usize = 16;
-    const ACKED_BEFORE_KILL: u64 = 500;
-    let mut redis = RedisServer::start_with(RedisOptions {
-        fsync_always: true,
-        ..RedisOptions::default()
-    });
-    let app = App::start(runtime, &AppOptions::on(&redis));
-
-    let (report, ()) = load::during(&app.url("/count"), CLIENTS, ACKED_BEFORE_KILL, |_| {
-        redis.kill9();
-        // Keep the load on until the app itself reports Redis gone.
-        wait_for(
-            "/readyz to report Redis down",
-            Duration::from_secs(10),
-            || (app.get("/readyz").status == 503).then_some(()),
-        )
-        .unwrap();
-    });
-    redis.restart();
-
-    let stored: u64 = redis
-        .get("visits")
-        .expect("the key survives kill -9 with appendfsync always")
-        .parse()
-        .expect("an integer");
-    report.assert_nothing_lost_or_doubled(stored, &[200, 503]);
-    assert!(
-        report.ok() >= ACKED_BEFORE_KILL,
-        "{} acknowledged",
-        report.ok()
+/// Issue 8: settings are kept per instance, and a new start reads the variables again.
+pub fn variable_changed_between_two_starts(target: &Target) {
+    let redis = RedisServer::start();
+    let mut app = App::start(
+        target,
+        &AppOptions::on(&redis).var("redis_key", "e2e:first"),
     );
-    assert_eq!(app.count(), stored + 1, "counting goes on after the crash");
+    for n in 1..=3 {
+        assert_eq!(app.count(), n);
+    }
+    app.stop();
+
+    let app = App::start(
+        target,
+        &AppOptions::on(&redis).var("redis_key", "e2e:second"),
+    );
+    assert_eq!(app.count(), 1, "the new key counts from 1");
+    assert_eq!(app.count(), 2);
+
+    assert_eq!(redis.get("e2e:first").as_deref(), Some("3"));
+    assert_eq!(redis.get("e2e:second").as_deref(), Some("2"));
 }

@@ -7,16 +7,16 @@ use super::WELCOME;
 use crate::support::app::{App, AppOptions};
 use crate::support::http::{assert_one_line, Method};
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 
 const SECRET: &str = "e2e-Secret-Pw-7f3a";
 
-pub fn redis_down_then_back(runtime: &Runtime) {
+pub fn redis_down_then_back(target: &Target) {
     let mut redis = RedisServer::start_with(RedisOptions {
         aof: true,
         ..RedisOptions::default()
     });
-    let app = App::start(runtime, &AppOptions::on(&redis));
+    let app = App::start(target, &AppOptions::on(&redis));
     assert_eq!(app.count(), 1);
 
     redis.stop();
@@ -49,7 +49,7 @@ pub fn redis_down_then_back(runtime: &Runtime) {
     assert_eq!(app.count(), 2);
 }
 
-pub fn bad_settings_name_the_variable(runtime: &Runtime) {
+pub fn bad_settings_name_the_variable(target: &Target) {
     let redis = RedisServer::start();
     let port_message = |value: &str| {
         format!("invalid setting redis_port: \"{value}\" is not a port number (1-65535)")
@@ -65,7 +65,7 @@ pub fn bad_settings_name_the_variable(runtime: &Runtime) {
     ];
     for (name, value, exact) in cases {
         let app = App::start(
-            runtime,
+            target,
             &AppOptions::on(&redis)
                 .var("redis_password", SECRET)
                 .var(name, value),
@@ -90,15 +90,12 @@ pub fn bad_settings_name_the_variable(runtime: &Runtime) {
     assert_eq!(redis.get("visits"), None, "nothing was counted");
 }
 
-pub fn wrong_type_key_left_untouched(runtime: &Runtime) {
+pub fn wrong_type_key_left_untouched(target: &Target) {
     let redis = RedisServer::start();
     redis.set("visits", "hello");
     redis.set("e2e:word", "hello");
-    let app = App::start(runtime, &AppOptions::on(&redis));
-    let custom = App::start(
-        runtime,
-        &AppOptions::on(&redis).var("redis_key", "e2e:word"),
-    );
+    let app = App::start(target, &AppOptions::on(&redis));
+    let custom = App::start(target, &AppOptions::on(&redis).var("redis_key", "e2e:word"));
 
     app.get("/count").assert_text(
         500,

@@ -7,18 +7,18 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 use crate::support::app::{App, AppOptions};
+use crate::support::free_port;
 use crate::support::redis_server::RedisServer;
-use crate::support::runtime::Runtime;
-use crate::support::{free_port, manifest, wasm_path};
+use crate::support::runtime::{Edition, Target};
 
-pub fn allow_list_follows_redis_variables(runtime: &Runtime) {
+pub fn allow_list_follows_redis_variables(target: &Target) {
     let redis = RedisServer::start();
     let port = redis.port.to_string();
     let mut expected = 0;
 
     for host in ["127.0.0.1", "localhost"] {
         let app = App::start(
-            runtime,
+            target,
             &AppOptions::new()
                 .var("redis_host", host)
                 .var("redis_port", &port),
@@ -33,17 +33,18 @@ pub fn allow_list_follows_redis_variables(runtime: &Runtime) {
     assert_eq!(redis.get("visits"), Some(expected.to_string()));
 }
 
-/// A copy of the real manifest in a temp dir, with an absolute `source` and this allow-list.
-fn manifest_copy(allowed: &str) -> (TempDir, PathBuf) {
-    let text = fs::read_to_string(manifest()).expect("read spin.toml");
-    let source = "source = \"target/wasm32-wasip1/release/spin_redis_counter.wasm\"";
+/// A copy of the edition's manifest in a temp dir, with an absolute `source` and this allow-list.
+fn manifest_copy(edition: Edition, allowed: &str) -> (TempDir, PathBuf) {
+    let text = fs::read_to_string(edition.manifest()).expect("read the manifest");
+    let source = edition.source_line();
     assert!(
-        text.contains(source),
-        "spin.toml should name the built component: {source}"
+        text.contains(&source),
+        "{} should name the built component: {source}",
+        edition.manifest().display()
     );
     let text = text.replace(
-        source,
-        &format!("source = {:?}", wasm_path().display().to_string()),
+        &source,
+        &format!("source = {:?}", edition.wasm().display().to_string()),
     );
     let start = text
         .find("allowed_outbound_hosts = [")
@@ -67,12 +68,12 @@ fn manifest_copy(allowed: &str) -> (TempDir, PathBuf) {
     (dir, path)
 }
 
-pub fn mismatched_allow_list_is_refused(runtime: &Runtime) {
+pub fn mismatched_allow_list_is_refused(target: &Target) {
     let redis = RedisServer::start();
     let elsewhere = format!("redis://127.0.0.1:{}", free_port());
-    let (_dir, mismatched) = manifest_copy(&elsewhere);
+    let (_dir, mismatched) = manifest_copy(target.edition, &elsewhere);
 
-    let app = App::start(runtime, &AppOptions::on(&redis).manifest(&mismatched));
+    let app = App::start(target, &AppOptions::on(&redis).manifest(&mismatched));
 
     let prefix = format!("Redis at 127.0.0.1:{} is unavailable: ", redis.port);
     for path in ["/count", "/readyz"] {
@@ -86,7 +87,8 @@ pub fn mismatched_allow_list_is_refused(runtime: &Runtime) {
     assert_eq!(redis.get("visits"), None, "nothing reached Redis");
 
     // The same copy with a matching allow-list counts: only the allow-list made the difference.
-    let (_dir, matching) = manifest_copy(&format!("redis://127.0.0.1:{}", redis.port));
-    let app = App::start(runtime, &AppOptions::on(&redis).manifest(&matching));
+    let (_dir, matching) =
+        manifest_copy(target.edition, &format!("redis://127.0.0.1:{}", redis.port));
+    let app = App::start(target, &AppOptions::on(&redis).manifest(&matching));
     assert_eq!(app.count(), 1);
 }

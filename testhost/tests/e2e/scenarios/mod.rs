@@ -1,5 +1,6 @@
-//! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode) and issue 9 (store reliability). Each one starts its own
-//! Redis and app(s), asserts exact statuses, bodies and counts, and panics on the first mismatch.
+//! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode), issue 8 (the two editions,
+//! instance reuse) and issue 9 (store reliability). Each one starts its own Redis and app(s),
+//! asserts exact statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
 mod counting;
@@ -7,15 +8,16 @@ mod durability;
 mod failures;
 mod kv;
 mod manifest;
+mod outages;
 mod routes;
 mod tls;
 
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 
 /// The welcome body of `GET /`.
 pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
 
-pub type Scenario = fn(&Runtime);
+pub type Scenario = fn(&Target);
 
 pub const ALL: &[(&str, Scenario)] = &[
     // 1
@@ -45,7 +47,16 @@ pub const ALL: &[(&str, Scenario)] = &[
     ),
     (
         "crash_durability_kill_9_under_load",
-        durability::crash_durability_kill_9_under_load,
+        outages::redis_killed_under_load,
+    ),
+    // issue 8: instances that hold connections, settings kept per instance
+    (
+        "redis_restarted_under_load",
+        outages::redis_restarted_under_load,
+    ),
+    (
+        "variable_changed_between_two_starts",
+        durability::variable_changed_between_two_starts,
     ),
     // 7, 8, 9
     ("redis_down_then_back", failures::redis_down_then_back),
@@ -97,11 +108,11 @@ pub const ALL: &[(&str, Scenario)] = &[
     ),
     (
         "kv_redis_store_restarted_under_load",
-        kv::redis_store_restarted_under_load,
+        outages::kv_redis_store_restarted_under_load,
     ),
     (
         "kv_redis_store_killed_under_load",
-        kv::redis_store_killed_under_load,
+        outages::kv_redis_store_killed_under_load,
     ),
     (
         "tls_with_password_counts_exactly",

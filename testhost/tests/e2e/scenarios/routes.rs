@@ -5,11 +5,11 @@ use super::WELCOME;
 use crate::support::app::{App, AppOptions};
 use crate::support::http::Method::{Delete, Get, Head, Post, Put};
 use crate::support::redis_server::RedisServer;
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 
-pub fn routes_statuses_and_bodies(runtime: &Runtime) {
+pub fn routes_statuses_and_bodies(target: &Target) {
     let redis = RedisServer::start();
-    let app = App::start(runtime, &AppOptions::on(&redis));
+    let app = App::start(target, &AppOptions::on(&redis));
 
     app.get("/").assert_text(200, WELCOME);
     app.get("/?utm_source=e2e").assert_text(200, WELCOME);

@@ -9,7 +9,7 @@ use crate::support::app::{App, AppOptions};
 use crate::support::http::{self, Method};
 use crate::support::load;
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Runtime;
+use crate::support::runtime::Target;
 use crate::support::tls::ServerCert;
 
 const PASSWORD: &str = "e2e-Tls-Secret-9c1d";
@@ -45,10 +45,10 @@ fn assert_tls_failure(app: &App, redis: &RedisServer, detail: &str) {
     }
 }
 
-pub fn tls_with_password_counts_exactly(runtime: &Runtime) {
+pub fn tls_with_password_counts_exactly(target: &Target) {
     let redis = tls_redis(ServerCert::Valid);
     let app = App::start(
-        runtime,
+        target,
         &tls_app(&redis).env_file("SSL_CERT_FILE", redis.ca_file()),
     );
 
@@ -69,15 +69,15 @@ pub fn tls_with_password_counts_exactly(runtime: &Runtime) {
     app.get("/readyz").assert_text(200, "ready");
 }
 
-pub fn tls_untrusted_or_expired_certificate_is_named(runtime: &Runtime) {
+pub fn tls_untrusted_or_expired_certificate_is_named(target: &Target) {
     let redis = tls_redis(ServerCert::Valid);
     // Without SSL_CERT_FILE naming the private CA, only the system store is trusted.
-    let untrusted = App::start(runtime, &tls_app(&redis));
+    let untrusted = App::start(target, &tls_app(&redis));
     assert_tls_failure(&untrusted, &redis, "certificate verify failed");
 
     let expired = tls_redis(ServerCert::Expired);
     let app = App::start(
-        runtime,
+        target,
         &tls_app(&expired).env_file("SSL_CERT_FILE", expired.ca_file()),
     );
     assert_tls_failure(&app, &expired, "certificate has expired");
@@ -88,12 +88,12 @@ pub fn tls_untrusted_or_expired_certificate_is_named(runtime: &Runtime) {
 /// `rediss://` to a plain-text port: Spin sends its TLS hello, Redis waits for the end of what
 /// it takes for a command, and neither ever answers: Spin sets no timeout on outbound Redis, so
 /// the request hangs. What must hold: no answer within 3 s is ever a success, and liveness stays.
-pub fn tls_against_plain_text_port_never_succeeds(runtime: &Runtime) {
+pub fn tls_against_plain_text_port_never_succeeds(target: &Target) {
     let redis = RedisServer::start_with(RedisOptions {
         requirepass: Some(PASSWORD.to_string()),
         ..RedisOptions::default()
     });
-    let app = App::start(runtime, &tls_app(&redis));
+    let app = App::start(target, &tls_app(&redis));
 
     let probe = http::agent(Duration::from_secs(3));
     match http::send(&probe, Method::Get, &app.url("/count")) {

@@ -1,4 +1,4 @@
-//! One app process (test host or real Spin) started exactly as a user would:
+//! One app process (test host or real Spin, either edition) started exactly as a user would:
 //! `<bin> up --from spin.toml --listen 127.0.0.1:PORT --variable k=v ... [--runtime-config-file F]
 //! --state-dir DIR`, with its own temp dir for logs and state, ready once `/healthz` answers.
 //! It checks, on every reply and at teardown, that the Redis password never leaks.
@@ -13,8 +13,8 @@ use tempfile::TempDir;
 
 use super::http::{self, Method, Reply};
 use super::redis_server::RedisServer;
-use super::runtime::Runtime;
-use super::{free_port, manifest, wait_for};
+use super::runtime::Target;
+use super::{free_port, wait_for};
 
 /// First start compiles the component; on two busy cores that can take a while.
 const READY_DEADLINE: Duration = Duration::from_secs(90);
@@ -24,7 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How to start an app: manifest, variables, runtime config, state dir.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
-    manifest: PathBuf,
+    /// `None`: the edition's own manifest.
+    manifest: Option<PathBuf>,
     variables: Vec<(String, String)>,
     runtime_config: Option<String>,
     state_dir: Option<PathBuf>,
@@ -32,10 +33,10 @@ pub struct AppOptions {
 }
 
 impl AppOptions {
-    /// The real manifest with every variable at its default.
+    /// The edition's real manifest with every variable at its default.
     pub fn new() -> AppOptions {
         AppOptions {
-            manifest: manifest(),
+            manifest: None,
             variables: Vec::new(),
             runtime_config: None,
             state_dir: None,
@@ -80,7 +81,7 @@ impl AppOptions {
     }
 
     pub fn manifest(mut self, path: &Path) -> AppOptions {
-        self.manifest = path.to_path_buf();
+        self.manifest = Some(path.to_path_buf());
         self
     }
 
@@ -107,7 +108,7 @@ impl AppOptions {
 }
 
 pub struct App {
-    runtime: Runtime,
+    target: Target,
     child: Option<Child>,
     pub port: u16,
     dir: TempDir,
@@ -118,7 +119,7 @@ pub struct App {
 
 impl App {
     /// Starts the app and waits until `GET /healthz` answers 200 `ok`.
-    pub fn start(runtime: &Runtime, opts: &AppOptions) -> App {
+    pub fn start(target: &Target, opts: &AppOptions) -> App {
         let dir = tempfile::Builder::new()
             .prefix("e2e-app-")
             .tempdir()
@@ -129,7 +130,7 @@ impl App {
             .unwrap_or_else(|| dir.path().join("state"));
         fs::create_dir_all(&state_dir).expect("create the app's state dir");
         let mut app = App {
-            runtime: runtime.clone(),
+            target: target.clone(),
             child: None,
             port: 0,
             dir,
@@ -152,10 +153,14 @@ impl App {
         self.port = free_port();
         let stdout = File::create(self.stdout_path()).expect("create the app's stdout log");
         let stderr = File::create(self.stderr_path()).expect("create the app's stderr log");
-        let mut cmd = Command::new(&self.runtime.bin);
+        let manifest = match &opts.manifest {
+            Some(path) => path.clone(),
+            None => self.target.edition.manifest(),
+        };
+        let mut cmd = Command::new(&self.target.runtime.bin);
         cmd.arg("up")
             .arg("--from")
-            .arg(&opts.manifest)
+            .arg(manifest)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port));
         for (name, value) in &opts.variables {
@@ -187,13 +192,13 @@ impl App {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.runtime.bin.display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", self.target.runtime.bin.display()))?;
         self.child = Some(child);
 
         let url = self.url("/healthz");
         let probe = http::agent(Duration::from_secs(2));
         let ready = wait_for(
-            &format!("{} to answer GET /healthz", self.runtime),
+            &format!("{} to answer GET /healthz", self.target),
             READY_DEADLINE,
             || {
                 if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
@@ -211,7 +216,7 @@ impl App {
                 self.kill();
                 Err(format!(
                     "{} did not start on port {}: {e}; its stderr:\n{}",
-                    self.runtime,
+                    self.target,
                     self.port,
                     self.stderr()
                 ))
@@ -229,9 +234,9 @@ impl App {
         let reply = http::send(&self.agent, method, &self.url(path)).unwrap_or_else(|e| match e {
             ureq::Error::Timeout(_) => panic!(
                 "{method:?} {path} on {}: no answer within {REQUEST_TIMEOUT:?}",
-                self.runtime
+                self.target
             ),
-            e => panic!("{method:?} {path} on {}: {e}", self.runtime),
+            e => panic!("{method:?} {path} on {}: {e}", self.target),
         });
         for secret in &self.secrets {
             assert!(
@@ -311,7 +316,7 @@ impl App {
                     !text.contains(secret.as_str()),
                     "the password leaked into {} of {}:\n{text}",
                     file.display(),
-                    self.runtime
+                    self.target
                 );
             }
         }

@@ -14,23 +14,13 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The repository root: the directory holding the real `spin.toml`.
+/// The repository root: the directory holding the Spin 4 edition's `spin.toml`.
 pub fn repo_root() -> PathBuf {
     let testhost = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     testhost
         .parent()
         .expect("testhost/ lives inside the repository")
         .to_path_buf()
-}
-
-/// The project's real manifest, exactly as users run it.
-pub fn manifest() -> PathBuf {
-    repo_root().join("spin.toml")
-}
-
-/// The component the manifest's `source` names (built before the suite runs).
-pub fn wasm_path() -> PathBuf {
-    repo_root().join("target/wasm32-wasip1/release/spin_redis_counter.wasm")
 }
 
 /// A loopback port nobody listens on right now. The fixtures retry on another port when a
