@@ -13,7 +13,11 @@ use redis::io::AsyncDNSResolver;
 use redis::{AsyncCommands, AsyncConnectionConfig, FromRedisValue, Value};
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::p2::{HttpResult, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::kv::{Bucket, Stores};
 
@@ -118,27 +122,19 @@ struct OutboundHttp(Arc<ComponentShared>);
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-                )>,
-            > + Send,
-    > {
+        request: hyper::Request<HyperOutgoingBody>,
+        _config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
         let uri = request.uri().to_string();
-        let scheme = request.uri().scheme_str().unwrap_or("https").to_string();
-        let error = if self.0.allows_url(&uri, &scheme) {
-            wasmtime_wasi_http::Error::InternalError(Some(
+        let scheme = request.uri().scheme_str().unwrap_or("https");
+        Err(if self.0.allows_url(&uri, scheme) {
+            ErrorCode::InternalError(Some(
                 "outbound HTTP is not supported by the test host".to_string(),
             ))
         } else {
-            wasmtime_wasi_http::Error::HttpRequestDenied
-        };
-        Box::new(async move { Err(error) })
+            ErrorCode::HttpRequestDenied
+        }
+        .into())
     }
 }
 
