@@ -1,157 +1,18 @@
-//! The per-instance host state and the Spin interfaces implemented on it:
-//! fermyon:spin/variables, fermyon:spin/redis and wasi:keyvalue.
-//!
-//! A fresh `InstanceState` is made for every request, as Spin makes a fresh instance per
-//! request; anything shared (resolved variables, the allow-list, key-value stores) sits
-//! behind one `Arc<ComponentShared>`.
+//! fermyon:spin/redis: outbound Redis, a new multiplexed connection per `open`, checked
+//! against the component's resolved allow-list first, with Spin's error values verbatim.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 use redis::io::AsyncDNSResolver;
 use redis::{AsyncCommands, AsyncConnectionConfig, FromRedisValue, Value};
-use wasmtime::component::{Resource, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
-use wasmtime_wasi_http::p2::{HttpResult, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
-use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime::component::Resource;
 
-use crate::kv::{Bucket, Stores};
+use super::fermyon::spin::redis as spin_redis;
+use super::InstanceState;
 
-use crate::variables::{ComponentConfig, VariableError};
-
-wasmtime::component::bindgen!({
-    path: "wit",
-    world: "host",
-    imports: { default: async },
-    with: {
-        "fermyon:spin/redis.connection": RedisConnection,
-        "wasi:keyvalue/store.bucket": crate::kv::Bucket,
-        "wasi:keyvalue/atomics.cas": Cas,
-    },
-});
-
-use fermyon::spin::{redis as spin_redis, variables};
-use wasi::keyvalue::{atomics, batch, store};
-
-/// Spin's per-instance limits on open handles.
+/// Spin's per-instance limit on open connections.
 const MAX_REDIS_CONNECTIONS: usize = 1024;
-const MAX_OPEN_BUCKETS: usize = 256;
-
-/// What every instance of one component shares.
-pub struct ComponentShared {
-    pub config: ComponentConfig,
-    pub stores: Arc<Stores>,
-    /// The labels of the component's `key_value_stores`.
-    pub allowed_stores: Vec<String>,
-}
-
-/// The data of one instance's `Store`.
-pub struct InstanceState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    http_hooks: OutboundHttp,
-    table: ResourceTable,
-    shared: Arc<ComponentShared>,
-    redis_connections: usize,
-    open_buckets: usize,
-}
-
-impl InstanceState {
-    pub fn new(shared: Arc<ComponentShared>) -> Self {
-        let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr();
-        // Spin lets a component open sockets only where its allow-list permits the
-        // `tcp`/`udp` scheme for that address.
-        let checker = shared.clone();
-        wasi.socket_addr_check(move |addr, use_| {
-            let checker = checker.clone();
-            Box::pin(async move {
-                let scheme = match use_ {
-                    wasmtime_wasi::sockets::SocketAddrUse::TcpBind => return false,
-                    wasmtime_wasi::sockets::SocketAddrUse::TcpConnect => "tcp",
-                    _ => "udp",
-                };
-                checker.allows_url(&addr.to_string(), scheme)
-            })
-        });
-        Self {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            http_hooks: OutboundHttp(shared.clone()),
-            table: ResourceTable::new(),
-            shared,
-            redis_connections: 0,
-            open_buckets: 0,
-        }
-    }
-}
-
-impl ComponentShared {
-    fn allows_url(&self, url: &str, scheme: &str) -> bool {
-        matches!(&self.config.allowed_hosts, Ok(hosts) if hosts.allows_url(url, scheme))
-    }
-}
-
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for InstanceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.http_hooks,
-        }
-    }
-}
-
-/// Outbound HTTP: refused unless the allow-list names the host (as Spin refuses it), and
-/// not implemented by the test host when it does.
-struct OutboundHttp(Arc<ComponentShared>);
-
-impl WasiHttpHooks for OutboundHttp {
-    fn send_request(
-        &mut self,
-        request: hyper::Request<HyperOutgoingBody>,
-        _config: OutgoingRequestConfig,
-    ) -> HttpResult<HostFutureIncomingResponse> {
-        let uri = request.uri().to_string();
-        let scheme = request.uri().scheme_str().unwrap_or("https");
-        Err(if self.0.allows_url(&uri, scheme) {
-            ErrorCode::InternalError(Some(
-                "outbound HTTP is not supported by the test host".to_string(),
-            ))
-        } else {
-            ErrorCode::HttpRequestDenied
-        }
-        .into())
-    }
-}
-
-// ---- fermyon:spin/variables ------------------------------------------------------------
-
-impl variables::Host for InstanceState {
-    async fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        self.shared.config.get(&name).map_err(|err| match err {
-            VariableError::InvalidName(m) => variables::Error::InvalidName(m),
-            VariableError::Undefined(m) => variables::Error::Undefined(m),
-            VariableError::Provider(m) => variables::Error::Provider(m),
-            VariableError::Other(m) => variables::Error::Other(m),
-        })
-    }
-}
-
-// ---- fermyon:spin/redis ----------------------------------------------------------------
 
 /// One outbound Redis connection, owned by one instance.
 pub struct RedisConnection(MultiplexedConnection);
@@ -396,191 +257,11 @@ impl FromRedisValue for Flattened {
     }
 }
 
-// ---- wasi:keyvalue ---------------------------------------------------------------------
-
-/// The compare-and-swap resource; the test host never creates one (see `HostCas::new`).
-pub struct Cas;
-
-const CAS_UNSUPPORTED: &str = "compare-and-swap is not supported by the test host";
-
-fn kv_error(message: String) -> store::Error {
-    store::Error::Other(message)
-}
-
-impl InstanceState {
-    fn bucket<T: 'static>(&self, bucket: &Resource<T>) -> Result<&Bucket, store::Error> {
-        self.table
-            .get(&Resource::<Bucket>::new_borrow(bucket.rep()))
-            .map_err(|_| store::Error::NoSuchStore)
-    }
-}
-
-impl store::Host for InstanceState {
-    async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, store::Error> {
-        if !self.shared.allowed_stores.contains(&identifier) {
-            return Err(store::Error::AccessDenied);
-        }
-        let store = self
-            .shared
-            .stores
-            .get(&identifier)
-            .ok_or(store::Error::NoSuchStore)?
-            .clone();
-        let bucket = store.open(&identifier).await.map_err(kv_error)?;
-        if self.open_buckets >= MAX_OPEN_BUCKETS {
-            return Err(store::Error::Other("store table full".to_string()));
-        }
-        let resource = self
-            .table
-            .push(bucket)
-            .map_err(|_| store::Error::Other("store table full".to_string()))?;
-        self.open_buckets += 1;
-        Ok(resource)
-    }
-}
-
-impl store::HostBucket for InstanceState {
-    async fn get(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, store::Error> {
-        self.bucket(&bucket)?.get(&key).await.map_err(kv_error)
-    }
-
-    async fn set(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .set(&key, &value)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), store::Error> {
-        self.bucket(&bucket)?.delete(&key).await.map_err(kv_error)
-    }
-
-    async fn exists(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-    ) -> Result<bool, store::Error> {
-        self.bucket(&bucket)?.exists(&key).await.map_err(kv_error)
-    }
-
-    async fn list_keys(
-        &mut self,
-        bucket: Resource<Bucket>,
-        cursor: Option<String>,
-    ) -> Result<store::KeyResponse, store::Error> {
-        if cursor.is_some() {
-            return Err(store::Error::Other(
-                "list_keys: cursor not supported".to_string(),
-            ));
-        }
-        let keys = self.bucket(&bucket)?.keys().await.map_err(kv_error)?;
-        Ok(store::KeyResponse { keys, cursor: None })
-    }
-
-    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.table.delete(bucket)?;
-        self.open_buckets -= 1;
-        Ok(())
-    }
-}
-
-impl atomics::Host for InstanceState {
-    async fn increment(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-        delta: i64,
-    ) -> Result<i64, store::Error> {
-        self.bucket(&bucket)?
-            .increment(&key, delta)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn swap(&mut self, cas: Resource<Cas>, _value: Vec<u8>) -> Result<(), atomics::CasError> {
-        self.table.delete(cas).ok();
-        Err(atomics::CasError::StoreError(store::Error::Other(
-            CAS_UNSUPPORTED.to_string(),
-        )))
-    }
-}
-
-impl atomics::HostCas for InstanceState {
-    async fn new(
-        &mut self,
-        _bucket: Resource<Bucket>,
-        _key: String,
-    ) -> Result<Resource<Cas>, store::Error> {
-        Err(store::Error::Other(CAS_UNSUPPORTED.to_string()))
-    }
-
-    async fn current(&mut self, _cas: Resource<Cas>) -> Result<Option<Vec<u8>>, store::Error> {
-        Err(store::Error::Other(CAS_UNSUPPORTED.to_string()))
-    }
-
-    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
-        self.table.delete(cas)?;
-        Ok(())
-    }
-}
-
-impl batch::Host for InstanceState {
-    async fn get_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, store::Error> {
-        self.bucket(&bucket)?.get_many(keys).await.map_err(kv_error)
-    }
-
-    async fn set_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key_values: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .set_many(key_values)
-            .await
-            .map_err(kv_error)
-    }
-
-    async fn delete_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
-    ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .delete_many(keys)
-            .await
-            .map_err(kv_error)
-    }
-}
-
-/// Adds the Spin interfaces to `linker`.
-pub fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<InstanceState>,
-) -> wasmtime::Result<()> {
-    Host_::add_to_linker::<InstanceState, wasmtime::component::HasSelf<InstanceState>>(
-        linker,
-        |s| s,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::spin_redis::HostConnection as _;
     use super::*;
-    use crate::manifest::Manifest;
-    use crate::variables::{Provider, Resolver};
+    use crate::host::test_support::instance;
     use std::process::{Child, Command, Stdio};
 
     /// A redis-server of our own on a free loopback port, killed on drop.
@@ -634,35 +315,6 @@ mod tests {
             let _ = self.child.wait();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
-    }
-
-    /// An instance whose allow-list is `redis://{{ host }}:{{ port }}` plus `extra_hosts`.
-    fn instance(host: &str, port: &str, extra_hosts: &str) -> InstanceState {
-        let manifest = format!(
-            r#"
-spin_manifest_version = 2
-[variables]
-host = {{ default = "127.0.0.1" }}
-port = {{ default = "6379" }}
-[[trigger.http]]
-route = "/..."
-component = "c"
-[component.c]
-source = "c.wasm"
-allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
-"#
-        );
-        let manifest = Manifest::parse(&manifest, "/app".into()).unwrap();
-        let values = [("host", host), ("port", port)].map(|(k, v)| (k.to_string(), v.to_string()));
-        let resolver = Resolver::new(
-            manifest.variables.clone(),
-            vec![Provider::Static(values.into())],
-        );
-        InstanceState::new(Arc::new(ComponentShared {
-            config: resolver.component_config(&manifest.components["c"]),
-            stores: Arc::new(Stores::new(Default::default())),
-            allowed_stores: vec![],
-        }))
     }
 
     /// The error as the component sees it: `other`'s message, or the variant's name.
@@ -823,12 +475,5 @@ allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
             open_error(&mut state, "redis://127.0.0.1:6379").await,
             "Invalid allowed host \":x@h\""
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn key_value_open_checks_the_components_labels() {
-        let mut state = instance("127.0.0.1", "6379", "");
-        let opened = <InstanceState as store::Host>::open(&mut state, "default".to_string()).await;
-        assert!(matches!(opened, Err(store::Error::AccessDenied)));
     }
 }

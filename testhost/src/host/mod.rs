@@ -1,0 +1,155 @@
+//! The data of one instance's `Store`, and the Spin interfaces linked for it, one file per
+//! interface: `variables`, `redis` (outbound Redis), `keyvalue` and `outbound_http`.
+//!
+//! A fresh `InstanceState` is made for every request, as Spin makes a fresh instance per
+//! request; anything shared (resolved variables, the allow-list, key-value stores) sits
+//! behind one `Arc<ComponentShared>`.
+
+mod keyvalue;
+mod outbound_http;
+mod redis;
+mod variables;
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::kv::Stores;
+use crate::variables::ComponentConfig;
+
+use self::outbound_http::OutboundHttp;
+
+wasmtime::component::bindgen!({
+    path: "wit",
+    world: "host",
+    imports: { default: async },
+    with: {
+        "fermyon:spin/redis.connection": redis::RedisConnection,
+        "wasi:keyvalue/store.bucket": crate::kv::Bucket,
+        "wasi:keyvalue/atomics.cas": keyvalue::Cas,
+    },
+});
+
+/// What every instance of one component shares.
+pub struct ComponentShared {
+    pub config: ComponentConfig,
+    pub stores: Arc<Stores>,
+    /// The labels of the component's `key_value_stores`.
+    pub allowed_stores: Vec<String>,
+}
+
+/// The data of one instance's `Store`.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_hooks: OutboundHttp,
+    table: ResourceTable,
+    shared: Arc<ComponentShared>,
+    redis_connections: usize,
+    open_buckets: usize,
+}
+
+impl InstanceState {
+    pub fn new(shared: Arc<ComponentShared>) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        // Spin lets a component open sockets only where its allow-list permits the
+        // `tcp`/`udp` scheme for that address.
+        let checker = shared.clone();
+        wasi.socket_addr_check(move |addr, use_| {
+            let checker = checker.clone();
+            Box::pin(async move {
+                let scheme = match use_ {
+                    wasmtime_wasi::sockets::SocketAddrUse::TcpBind => return false,
+                    wasmtime_wasi::sockets::SocketAddrUse::TcpConnect => "tcp",
+                    _ => "udp",
+                };
+                checker.allows_url(&addr.to_string(), scheme)
+            })
+        });
+        Self {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            http_hooks: OutboundHttp(shared.clone()),
+            table: ResourceTable::new(),
+            shared,
+            redis_connections: 0,
+            open_buckets: 0,
+        }
+    }
+}
+
+impl ComponentShared {
+    fn allows_url(&self, url: &str, scheme: &str) -> bool {
+        matches!(&self.config.allowed_hosts, Ok(hosts) if hosts.allows_url(url, scheme))
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// Adds the Spin interfaces to `linker`.
+pub fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<InstanceState>,
+) -> wasmtime::Result<()> {
+    Host_::add_to_linker::<InstanceState, wasmtime::component::HasSelf<InstanceState>>(
+        linker,
+        |s| s,
+    )
+}
+
+/// An instance for the interface tests of this module's files.
+#[cfg(test)]
+mod test_support {
+    use super::*;
+    use crate::manifest::Manifest;
+    use crate::variables::{Provider, Resolver};
+
+    /// An instance whose allow-list is `redis://{{ host }}:{{ port }}` plus `extra_hosts`.
+    pub fn instance(host: &str, port: &str, extra_hosts: &str) -> InstanceState {
+        let manifest = format!(
+            r#"
+spin_manifest_version = 2
+[variables]
+host = {{ default = "127.0.0.1" }}
+port = {{ default = "6379" }}
+[[trigger.http]]
+route = "/..."
+component = "c"
+[component.c]
+source = "c.wasm"
+allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
+"#
+        );
+        let manifest = Manifest::parse(&manifest, "/app".into()).unwrap();
+        let values = [("host", host), ("port", port)].map(|(k, v)| (k.to_string(), v.to_string()));
+        let resolver = Resolver::new(
+            manifest.variables.clone(),
+            vec![Provider::Static(values.into())],
+        );
+        InstanceState::new(Arc::new(ComponentShared {
+            config: resolver.component_config(&manifest.components["c"]),
+            stores: Arc::new(Stores::new(Default::default())),
+            allowed_stores: vec![],
+        }))
+    }
+}
