@@ -23,6 +23,8 @@ use crate::host::{self, ComponentShared, InstanceState};
 /// The engine every component of the app is compiled for.
 pub fn engine() -> Result<Engine> {
     let mut config = wasmtime::Config::new();
+    // spin-sdk 6 components import `async` functions (spin:redis@3.0.0, ...).
+    config.wasm_component_model_async(true);
     // Instances come and go with every request: reuse their memory slots instead of
     // mapping fresh memory each time, as Spin does by default.
     let mut pooling = PoolingAllocationConfig::default();

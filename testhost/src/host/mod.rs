@@ -5,6 +5,20 @@
 //! request; anything shared (resolved variables, the allow-list, key-value stores) sits
 //! behind one `Arc<ComponentShared>`.
 
+/// `From` between two Rust copies of one WIT variant (a newer interface version repeats
+/// the older one's types, and bindgen makes each its own type), case by case.
+macro_rules! convert_variant {
+    ($from:ident::$from_type:ident => $to:ident::$to_type:ident { $($case:ident $(($value:ident))?),+ $(,)? }) => {
+        impl From<$from::$from_type> for $to::$to_type {
+            fn from(value: $from::$from_type) -> Self {
+                match value {
+                    $($from::$from_type::$case $(($value))? => Self::$case $(($value))?,)+
+                }
+            }
+        }
+    };
+}
+
 mod keyvalue;
 mod outbound_http;
 mod redis;
@@ -28,6 +42,7 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     with: {
         "fermyon:spin/redis.connection": redis::RedisConnection,
+        "spin:redis/redis@3.0.0.connection": redis::RedisConnection,
         "wasi:keyvalue/store.bucket": crate::kv::Bucket,
         "wasi:keyvalue/atomics.cas": keyvalue::Cas,
     },
@@ -123,8 +138,20 @@ mod test_support {
     use super::*;
     use crate::manifest::Manifest;
     use crate::variables::{Provider, Resolver};
+    use wasmtime::component::Accessor;
 
-    /// An instance whose allow-list is `redis://{{ host }}:{{ port }}` plus `extra_hosts`.
+    /// Runs `work` in a store holding `state`, with the accessor a WASIp3 call gets.
+    pub async fn run_concurrent<R: Send>(
+        state: InstanceState,
+        work: impl AsyncFnOnce(&Accessor<InstanceState>) -> R,
+    ) -> R {
+        let engine = crate::runtime::engine().unwrap();
+        let mut store = wasmtime::Store::new(&engine, state);
+        store.run_concurrent(work).await.unwrap()
+    }
+
+    /// An instance whose allow-list is `redis://{{ host }}:{{ port }}` plus `extra_hosts`,
+    /// with one component variable, `port`.
     pub fn instance(host: &str, port: &str, extra_hosts: &str) -> InstanceState {
         let manifest = format!(
             r#"
@@ -138,6 +165,7 @@ component = "c"
 [component.c]
 source = "c.wasm"
 allowed_outbound_hosts = ["redis://{{{{ host }}}}:{{{{ port }}}}"{extra_hosts}]
+variables = {{ port = "{{{{ port }}}}" }}
 "#
         );
         let manifest = Manifest::parse(&manifest, "/app".into()).unwrap();
