@@ -1,9 +1,10 @@
 //! The data of one instance's `Store`, and the Spin interfaces linked for it, one file per
 //! interface: `variables`, `redis` (outbound Redis), `keyvalue` and `outbound_http`.
 //!
-//! A fresh `InstanceState` is made for every request, as Spin makes a fresh instance per
-//! request; anything shared (resolved variables, the allow-list, key-value stores) sits
-//! behind one `Arc<ComponentShared>`.
+//! An `InstanceState` lives as long as its instance: one request for a WASIp2 handler, up
+//! to the reuse limits for a WASIp3 one (see `crate::reuse`), so it holds nothing that
+//! belongs to a request. What all instances of a component share (resolved variables, the
+//! allow-list, key-value stores) sits behind one `Arc<ComponentShared>`.
 
 /// `From` between two Rust copies of one WIT variant (a newer interface version repeats
 /// the older one's types, and bindgen makes each its own type), case by case.
@@ -28,8 +29,7 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
-use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::{p2, p3, WasiHttpCtx};
 
 use crate::kv::Stores;
 use crate::variables::ComponentConfig;
@@ -112,9 +112,19 @@ impl WasiView for InstanceState {
     }
 }
 
-impl WasiHttpView for InstanceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
+impl p2::WasiHttpView for InstanceState {
+    fn http(&mut self) -> p2::WasiHttpCtxView<'_> {
+        p2::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+impl p3::WasiHttpView for InstanceState {
+    fn http(&mut self) -> p3::WasiHttpCtxView<'_> {
+        p3::WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: &mut self.http_hooks,
