@@ -28,14 +28,6 @@ impl<T: Copy + PartialOrd + SampleUniform> Range<T> {
             Self::Bounds(start, end) => rand::rng().random_range(start..end),
         }
     }
-
-    /// The smallest value `sample` can return, or `None` when it can return nothing.
-    fn least(&self) -> Option<T> {
-        match *self {
-            Self::Value(value) => Some(value),
-            Self::Bounds(start, end) => (start < end).then_some(start),
-        }
-    }
 }
 
 /// Spin's reuse settings for WASIp3 handlers (WASIp2 handlers always get a fresh
@@ -95,8 +87,9 @@ impl InstanceReuse {
     }
 }
 
-/// `A..B` or a single value, each part read by `parse`; Spin's syntax and message.
-fn parse_range<T, E: Display>(
+/// `A..B` or a single value, each part read by `parse`; Spin's syntax and message. An
+/// empty range, which Spin takes and then panics on when it draws from it, is refused.
+fn parse_range<T: PartialOrd, E: Display>(
     text: &str,
     parse: impl Fn(&str) -> Result<T, E>,
 ) -> Result<Range<T>, String> {
@@ -104,20 +97,23 @@ fn parse_range<T, E: Display>(
         parse(part).map_err(|e| format!("expected integer or range; got {text:?}; {e}"))
     };
     match text.split_once("..") {
-        Some((start, end)) => Ok(Range::Bounds(part(start)?, part(end)?)),
+        Some((start, end)) => match (part(start)?, part(end)?) {
+            (start, end) if start < end => Ok(Range::Bounds(start, end)),
+            _ => Err(format!("the range {text:?} is empty (its end is excluded)")),
+        },
         None => Ok(Range::Value(part(text)?)),
     }
 }
 
-/// A request count or range of counts. Spin takes any integer, then panics on 0 (or a
-/// range that may give 0, or an empty range) when an instance starts; here such a value
-/// is refused at start-up instead.
+/// A request count or range of counts. Spin 4.0.2 takes 0 too but cannot serve with it: a
+/// reuse count of 0 panics on the first request, a concurrent count of 0 keeps each instance
+/// waiting forever after its first request. Here 0 is refused at start-up instead.
 fn parse_count(text: &str) -> Result<Range<usize>, String> {
-    let range = parse_range(text, usize::from_str)?;
-    match range.least() {
-        None => Err(format!("the range {text:?} is empty (its end is excluded)")),
-        Some(0) => Err("an instance must serve at least 1 request".to_string()),
-        Some(_) => Ok(range),
+    match parse_range(text, usize::from_str)? {
+        Range::Value(0) | Range::Bounds(0, _) => {
+            Err("an instance must serve at least 1 request".to_string())
+        }
+        range => Ok(range),
     }
 }
 
@@ -126,7 +122,7 @@ fn parse_count(text: &str) -> Result<Range<usize>, String> {
 /// `μs` and `ns` values never parse there (its message lists them all the same); they
 /// are refused here too, so that a command line that works here works on Spin.
 fn parse_duration(text: &str) -> Result<Range<Duration>, String> {
-    let range = parse_range(text, |part| {
+    parse_range(text, |part| {
         let seconds = part
             .parse::<u64>()
             .or_else(|bare_error| match part.strip_suffix('s') {
@@ -143,11 +139,7 @@ fn parse_duration(text: &str) -> Result<Range<Duration>, String> {
                 "expected integer suffixed by `s`, `ms`, `us`, `μs`, or `ns`; got {part:?}; {e}{hint}"
             )
         })
-    })?;
-    match range.least() {
-        None => Err(format!("the range {text:?} is empty (its end is excluded)")),
-        Some(_) => Ok(range),
-    }
+    })
 }
 
 #[cfg(test)]
