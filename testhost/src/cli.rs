@@ -7,8 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
+use crate::reuse::InstanceReuse;
+
 pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
-[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache]";
+[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache] \
+[--max-instance-reuse-count <N|A..B>] [--max-instance-concurrent-reuse-count <N|A..B>] \
+[--request-timeout <SECONDS|A..B>] [--idle-instance-timeout <SECONDS|A..B>]";
 
 /// The parsed `up` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub struct Up {
     pub state_dir: Option<String>,
     /// `--disable-cache`: compile the component even if a cached compilation exists.
     pub disable_cache: bool,
+    /// How WASIp3 instances are reused (`--max-instance-reuse-count` and the like).
+    pub reuse: InstanceReuse,
 }
 
 impl Up {
@@ -42,6 +48,7 @@ impl Up {
             runtime_config_file: None,
             state_dir: None,
             disable_cache: false,
+            reuse: InstanceReuse::default(),
         };
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -70,6 +77,7 @@ impl Up {
                 "--runtime-config-file" => up.runtime_config_file = Some(PathBuf::from(value()?)),
                 "--state-dir" => up.state_dir = Some(value()?),
                 "--disable-cache" if inline.is_none() => up.disable_cache = true,
+                flag if InstanceReuse::FLAGS.contains(&flag) => up.reuse.set(flag, &value()?)?,
                 other => bail!("unexpected argument '{other}'\n{USAGE}"),
             }
         }
@@ -105,6 +113,8 @@ fn parse_variable(text: &str) -> Result<HashMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reuse::Range;
+    use std::time::Duration;
 
     fn parse(args: &[&str]) -> Result<Up> {
         Up::parse(args.iter().map(|s| s.to_string()))
@@ -143,6 +153,33 @@ mod tests {
         assert_eq!(up.variables["a"], "2");
         assert_eq!(up.from, PathBuf::from("."));
         assert_eq!(up.listen.port(), 3000);
+    }
+
+    #[test]
+    fn reads_spin_4_instance_reuse_flags() {
+        let up = parse(&[
+            "up",
+            "--max-instance-reuse-count",
+            "1",
+            "--max-instance-concurrent-reuse-count=4..8",
+            "--request-timeout",
+            "30",
+            "--idle-instance-timeout=2s",
+        ])
+        .unwrap();
+        assert_eq!(up.reuse.max_requests, Range::Value(1));
+        assert_eq!(up.reuse.max_concurrent_requests, Range::Bounds(4, 8));
+        assert_eq!(
+            up.reuse.request_timeout,
+            Some(Range::Value(Duration::from_secs(30)))
+        );
+        assert_eq!(up.reuse.idle_timeout, Range::Value(Duration::from_secs(2)));
+        assert_eq!(parse(&["up"]).unwrap().reuse, InstanceReuse::default());
+        let err = parse(&["up", "--idle-instance-timeout", "500ms"]).unwrap_err();
+        assert!(err.to_string().starts_with(
+            "invalid value '500ms' for '--idle-instance-timeout': expected integer or range"
+        ));
+        assert!(parse(&["up", "--max-instance-reuse-count"]).is_err());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 mod allowed_hosts;
 mod cli;
+mod handler;
 mod host;
 mod kv;
 mod manifest;
+mod reuse;
 mod runtime;
 mod runtime_config;
 mod server;
@@ -119,7 +121,7 @@ fn load(up: &cli::Up) -> Result<App> {
             stores: stores.clone(),
             allowed_stores: component.key_value_stores.clone(),
         });
-        let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared)
+        let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared, up.reuse)
             .with_context(|| format!("failed to load component {:?}", component.id))?;
         components.insert(trigger.component.clone(), runtime);
     }

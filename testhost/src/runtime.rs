@@ -1,9 +1,9 @@
-//! Turns the manifest's components into ready-to-instantiate Wasm and runs one request on a
-//! fresh instance, as Spin's HTTP trigger does.
+//! Turns the manifest's components into ready-to-instantiate Wasm, as Spin's HTTP trigger
+//! does, and picks each one's handler by what it exports (see `crate::handler`).
 //!
 //! A wasip1 core module is made into a component with wit-component and the preview1
-//! reactor adapter (Spin's own step), compiled once and pre-instantiated once; each request
-//! then gets a new `Store` and instance.
+//! reactor adapter (Spin's own step), compiled once and pre-instantiated once, with both
+//! WASIp2 and WASIp3 (`0.3.0-rc-2026-03-15`) interfaces linked.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -12,19 +12,21 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use hyper::body::Incoming;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::WasiHttpView;
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi_http::p2;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+use crate::handler::{ResponseBody, Wasip2Handler, Wasip3Handler};
 use crate::host::{self, ComponentShared, InstanceState};
+use crate::reuse::InstanceReuse;
 
 /// The engine every component of the app is compiled for.
 pub fn engine() -> Result<Engine> {
     let mut config = wasmtime::Config::new();
-    // Instances come and go with every request: reuse their memory slots instead of
-    // mapping fresh memory each time, as Spin does by default.
+    // WASIp3 handlers, and the `async` imports of spin-sdk 6 (spin:redis@3.0.0, ...).
+    config.wasm_component_model_async(true);
+    // Instances come and go (with every request, for WASIp2 handlers): reuse their memory
+    // slots instead of mapping fresh memory each time, as Spin does by default.
     let mut pooling = PoolingAllocationConfig::default();
     pooling.total_component_instances(1_000);
     pooling.total_core_instances(4_000);
@@ -110,11 +112,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temp, path)
 }
 
-/// One component, compiled and linked, ready to serve requests.
-pub struct ComponentRuntime {
-    engine: Engine,
-    pre: ProxyPre<InstanceState>,
-    shared: Arc<ComponentShared>,
+/// One component, compiled and linked, with the handler its export calls for.
+pub enum ComponentRuntime {
+    Wasip2(Wasip2Handler),
+    Wasip3(Wasip3Handler),
 }
 
 impl ComponentRuntime {
@@ -123,52 +124,41 @@ impl ComponentRuntime {
         wasm: &[u8],
         cache_dir: Option<&Path>,
         shared: Arc<ComponentShared>,
+        reuse: InstanceReuse,
     ) -> Result<Self> {
         let component = compile(engine, wasm, cache_dir)?;
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         host::add_to_linker(&mut linker)?;
         let instance_pre = wt(linker.instantiate_pre(&component))
             .context("the component imports something the test host does not provide")?;
-        let pre = wt(ProxyPre::new(instance_pre))
-            .context("the component does not export wasi:http/incoming-handler")?;
-        Ok(Self {
-            engine: engine.clone(),
-            pre,
-            shared,
-        })
+        // Spin tells the handler kind by the export, and refuses a component with two.
+        let wasip2 = p2::bindings::ProxyPre::new(instance_pre.clone());
+        let wasip3 = ServicePre::new(instance_pre);
+        match (wasip2, wasip3) {
+            (Ok(pre), Err(_)) => Ok(Self::Wasip2(Wasip2Handler::new(engine, pre, shared))),
+            (Err(_), Ok(pre)) => Ok(Self::Wasip3(Wasip3Handler::new(engine, pre, shared, reuse))),
+            (Ok(_), Ok(_)) => anyhow::bail!(
+                "component exports multiple different handlers but it's expected to export only one"
+            ),
+            (Err(_), Err(_)) => anyhow::bail!(
+                "the component exports neither `wasi:http/incoming-handler@0.2.*` nor \
+                 `wasi:http/handler@0.3.0-rc-2026-03-15`, the HTTP handlers the test host runs"
+            ),
+        }
     }
 
-    /// Runs `req` on a fresh instance. `Err` means the guest trapped or never produced a
-    /// response; the caller answers with Spin's empty 500.
+    /// Runs `req`; `Err` becomes Spin's empty 500.
     pub async fn handle(
         &self,
         req: hyper::Request<Incoming>,
-    ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
-        let proxy = self.pre.instantiate_async(&mut store).await?;
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let outparam = store.data_mut().http().new_response_outparam(sender)?;
-        // The guest may keep running (streaming the body) after it has sent the head.
-        let task = tokio::spawn(async move {
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, outparam)
-                .await
-        });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => anyhow::bail!("guest failed to produce a response: {code:?}"),
-            Err(_) => {
-                wt(task.await.context("guest invocation panicked")?)
-                    .context("guest invocation failed")?;
-                anyhow::bail!("guest failed to produce a response prior to returning")
-            }
+    ) -> Result<http::Response<ResponseBody>> {
+        match self {
+            Self::Wasip2(handler) => handler.handle(req).await,
+            Self::Wasip3(handler) => handler.handle(req).await,
         }
     }
 }

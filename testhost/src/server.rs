@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::handler::ResponseBody;
 use crate::manifest::{Manifest, RoutePattern};
 use crate::runtime::ComponentRuntime;
 
@@ -50,8 +51,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     }
 }
 
-fn empty(status: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(HyperOutgoingBody::default());
+fn empty(status: StatusCode) -> Response<ResponseBody> {
+    let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response
 }
@@ -61,7 +63,7 @@ impl App {
         &self,
         mut req: hyper::Request<Incoming>,
         client: SocketAddr,
-    ) -> Response<HyperOutgoingBody> {
+    ) -> Response<ResponseBody> {
         let path = req.uri().path().to_string();
         let Some(trigger) = self.manifest.route(&path) else {
             return empty(StatusCode::NOT_FOUND);
