@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the app on http://127.0.0.1:5001 with a persistent Redis, building it first.
 #
+# The edition follows `spin --version`: Spin 4 runs the Spin 4 edition (spin.toml), with
+# --request-timeout so that a request the store never answers fails instead of waiting forever;
+# Spin 3 runs the portable edition (portable/spin.toml), where Spin has no such timeout.
+#
 # Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
 # local redis-server with AOF in .data/redis (started here, stopped on exit, data kept); else no
 # Redis at all: the counter then uses Spin's built-in key-value store under .spin/ (counter_store=kv).
@@ -20,6 +24,18 @@ if ! command -v "$spin" >/dev/null; then
     echo "Install it from https://spinframework.dev/v3/install, or set SPIN_BIN=/path/to/spin." >&2
     exit 1
 fi
+version=$("$spin" --version 2>/dev/null | head -n 1)
+case "$version" in
+    "spin 3."*)
+        manifest=portable/spin.toml edition_args=()
+        say "$version: the portable edition (portable/spin.toml)" ;;
+    "spin "[4-9].*|"spin "[1-9][0-9]*)
+        manifest=spin.toml edition_args=(--request-timeout "${REQUEST_TIMEOUT:-10}")
+        say "$version: the Spin 4 edition (spin.toml), requests time out after ${REQUEST_TIMEOUT:-10} s" ;;
+    *)
+        echo "error: '$spin --version' printed '$version', not a Spin 3 or 4 CLI." >&2
+        exit 1 ;;
+esac
 if ! rustup target list --installed | grep -qx wasm32-wasip1; then
     say "adding the wasm32-wasip1 target"
     rustup target add wasm32-wasip1
@@ -51,4 +67,4 @@ else
 fi
 
 say "building and serving on http://$listen"
-"$spin" build --up --listen "$listen" "${store_args[@]}" "$@"
+"$spin" build --from "$manifest" --up --listen "$listen" "${edition_args[@]}" "${store_args[@]}" "$@"

@@ -41,13 +41,19 @@ fn main() -> ExitCode {
         .targets()
         .into_iter()
         .flat_map(|target| {
-            scenarios::ALL.iter().map(move |&(name, scenario)| {
-                let target = target.clone();
-                Trial::test(format!("{name} [{target}]"), move || {
-                    scenario(&target);
-                    Ok(())
+            let spin3 = !target.runtime.editions.contains(&Edition::Spin4);
+            let applies =
+                move |name: &str| !(spin3 && scenarios::SPIN4_RUNTIMES_ONLY.contains(&name));
+            scenarios::ALL
+                .iter()
+                .filter(move |(name, _)| applies(name))
+                .map(move |&(name, scenario)| {
+                    let target = target.clone();
+                    Trial::test(format!("{name} [{target}]"), move || {
+                        scenario(&target);
+                        Ok(())
+                    })
                 })
-            })
         })
         .collect();
     libtest_mimic::run(&args, trials).exit_code()

@@ -3,7 +3,7 @@
 
 use crate::support::app::{App, AppOptions};
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Target;
+use crate::support::runtime::{Edition, Target};
 
 pub fn persistence_across_restarts(target: &Target) {
     let mut redis = RedisServer::start_with(RedisOptions {
@@ -18,11 +18,26 @@ pub fn persistence_across_restarts(target: &Target) {
 
     redis.stop();
     redis.restart();
-    assert_eq!(
-        app.count(),
-        11,
-        "after a graceful Redis restart on the same AOF"
-    );
+    // The Spin 4 edition's kept connection broke with the restart: the request that finds out
+    // answers 503 (it is not retried, in case its INCR was applied) and counts nothing.
+    let first = app.get("/count");
+    if target.edition == Edition::Spin4 && first.status == 503 {
+        first.assert_unavailable(&format!(
+            "Redis at 127.0.0.1:{} is unavailable: ",
+            redis.port
+        ));
+        assert_eq!(
+            app.count(),
+            11,
+            "after a graceful Redis restart on the same AOF"
+        );
+    } else {
+        assert_eq!(
+            first.visit_count(),
+            11,
+            "after a graceful Redis restart on the same AOF"
+        );
+    }
 
     app.stop();
     let app = App::start(target, &opts);

@@ -19,6 +19,10 @@ pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.
 
 pub type Scenario = fn(&Target);
 
+/// Scenarios that use a flag Spin 3 does not have: registered only on runtimes that run the
+/// Spin 4 edition (which is to say, are Spin 4).
+pub const SPIN4_RUNTIMES_ONLY: &[&str] = &["kv_redis_store_down_with_request_timeout"];
+
 pub const ALL: &[(&str, Scenario)] = &[
     // 1
     (
@@ -57,6 +61,10 @@ pub const ALL: &[(&str, Scenario)] = &[
     (
         "variable_changed_between_two_starts",
         durability::variable_changed_between_two_starts,
+    ),
+    (
+        "kv_redis_store_down_with_request_timeout",
+        kv::redis_store_down_with_request_timeout,
     ),
     // 7, 8, 9
     ("redis_down_then_back", failures::redis_down_then_back),

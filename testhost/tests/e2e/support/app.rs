@@ -30,6 +30,7 @@ pub struct AppOptions {
     runtime_config: Option<String>,
     state_dir: Option<PathBuf>,
     env: Vec<(String, PathBuf)>,
+    args: Vec<String>,
 }
 
 impl AppOptions {
@@ -41,6 +42,7 @@ impl AppOptions {
             runtime_config: None,
             state_dir: None,
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 
@@ -88,6 +90,12 @@ impl AppOptions {
     /// A state dir that outlives the app (for restarts); by default each app gets a fresh one.
     pub fn state_dir(mut self, dir: &Path) -> AppOptions {
         self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// A flag of `up` with its value, e.g. `--request-timeout 2`.
+    pub fn flag(mut self, flag: &str, value: &str) -> AppOptions {
+        self.args.extend([flag.to_string(), value.to_string()]);
         self
     }
 
@@ -172,6 +180,7 @@ impl App {
             cmd.arg("--runtime-config-file").arg(path);
         }
         cmd.arg("--state-dir").arg(&self.state_dir);
+        cmd.args(&opts.args);
         // Only the settings given here: no SPIN_VARIABLE_*, runtime config or log dir from the
         // caller's environment (Spin reads all three), and a working directory without a `.env`.
         for (key, _) in std::env::vars_os() {
