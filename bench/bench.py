@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-WASM = REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"
 BENCH = Path(__file__).resolve().parent
 WRK_SCRIPT = BENCH / "report.lua"
 CONNECTIONS = (1, 16, 64, 256)
@@ -55,12 +54,33 @@ class Row:
     check: str
 
 
+# The editions: name, manifest, .wasm; the Spin 4 edition needs a Spin 4 (or the test host).
+EDITIONS = {
+    "spin4": (REPO / "spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"),
+    "portable": (REPO / "portable/spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter_portable.wasm"),
+}
+# Issue 8's targets, read at 16 and 64 connections in the everysec pass: (what, numerator row,
+# denominator row, at least).
+TARGETS = (
+    ("Spin 4 edition, redis mode, vs the 2-worker seed", "spin4 `/count` redis", "seed gunicorn 2 workers", 1.75),
+    ("Spin 4 edition, redis mode, vs its `/`", "spin4 `/count` redis", "spin4 `/`", 0.70),
+    ("Spin 4 edition, kv on Redis, vs its `/`", "spin4 `/count` kv on Redis", "spin4 `/`", 0.80),
+    ("Spin 4 edition `/` vs the portable edition's", "spin4 `/`", "portable `/`", 1.10),
+    ("portable edition, redis mode, vs its `/`", "portable `/count` redis", "portable `/`", 0.36),
+    ("portable edition, kv on Redis, vs its `/`", "portable `/count` kv on Redis", "portable `/`", 0.70),
+)
+TARGET_CONNECTIONS = (16, 64)
+
+
 def main():
     kind, seconds = sys.argv[1], int(sys.argv[3])
     runtime = shutil.which(sys.argv[2])
     if runtime is None:
         sys.exit(f"{sys.argv[2]} is not an executable")
     runtime = os.path.abspath(runtime)  # the app runs in its own working directory
+    editions = list(EDITIONS)
+    if kind == "spin" and run([runtime, "--version"], timeout=30).startswith("spin 3."):
+        editions = ["portable"]  # Spin 3 runs WASIp2 components only
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(seconds)
@@ -77,38 +97,48 @@ def main():
                 config.write_text(
                     f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{redis_port}"\n'
                 )
-                redis_mode = stack.enter_context(app(runtime, tmp / f"redis-mode-{fsync}", variables))
-                kv_redis = stack.enter_context(
-                    app(runtime, tmp / f"kv-redis-{fsync}", variables | {"counter_store": "kv"}, config)
-                )
-                # (target, fsync column, URL, counter reader); all apps run at once and take turns per
-                # connection count, so a drift in the machine's load hits `/` and the `/count`s alike.
-                targets = [
-                    ("`/count` redis", fsync, redis_mode + "/count", in_redis),
-                    ("`/count` kv on Redis", fsync, kv_redis + "/count", in_redis),
-                ]
-                if fsync == "everysec":
-                    directory = tmp / "kv-builtin"
-                    builtin = stack.enter_context(app(runtime, directory, {"counter_store": "kv", "redis_key": KEY}))
-                    in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
-                    targets.append(("`/count` kv built-in", "n/a (SQLite)", builtin + "/count", in_sqlite))
+                # (root URL, [(target, fsync column, URL, counter reader)]) per edition; all apps run at once
+                # and take turns per connection count, so a drift in the machine's load hits every row alike.
+                apps = []
+                for edition in editions:
+                    manifest = EDITIONS[edition][0]
+                    start = functools.partial(app, runtime, manifest)
+                    redis_mode = stack.enter_context(start(tmp / f"{edition}-redis-{fsync}", variables))
+                    kv_variables = variables | {"counter_store": "kv"}
+                    kv_redis = stack.enter_context(start(tmp / f"{edition}-kv-redis-{fsync}", kv_variables, config))
+                    targets = [
+                        (f"{edition} `/count` redis", fsync, redis_mode + "/count", in_redis),
+                        (f"{edition} `/count` kv on Redis", fsync, kv_redis + "/count", in_redis),
+                    ]
+                    if fsync == "everysec":
+                        directory = tmp / f"{edition}-kv-builtin"
+                        builtin = stack.enter_context(start(directory, {"counter_store": "kv", "redis_key": KEY}))
+                        in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
+                        target = f"{edition} `/count` kv built-in"
+                        targets.append((target, "n/a (SQLite)", builtin + "/count", in_sqlite))
+                    apps.append((edition, redis_mode + "/", targets))
+                seeds = []
                 for workers in SEED_WORKERS:
                     key = f"seed-{workers}w"
                     seed_url = stack.enter_context(seed(tmp / f"{key}-{fsync}", redis_port, workers, key))
                     in_seed_key = functools.partial(redis_counter, redis_port, key)
-                    target = f"`/count` seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
-                    targets.append((target, fsync, seed_url + "/count", in_seed_key))
+                    target = f"seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
+                    seeds.append((target, fsync, seed_url + "/count", in_seed_key))
                 for connections in CONNECTIONS:
-                    root = bench.measure(redis_mode + "/", "`/`", fsync, connections)
-                    for target, column, url, read_counter in targets:
-                        bench.measure(url, target, column, connections, read_counter, root)
-            order = ["`/`"] + [target for target, *_ in targets]
+                    for edition, root_url, targets in apps:
+                        root = bench.measure(root_url, f"{edition} `/`", fsync, connections)
+                        for target, column, url, read_counter in targets:
+                            bench.measure(url, target, column, connections, read_counter, root)
+                    for target, column, url, read_counter in seeds:
+                        bench.measure(url, target, column, connections, read_counter)
+            order = [row for edition, _, targets in apps for row in [f"{edition} `/`"] + [t[0] for t in targets]]
+            order += [target for target, *_ in seeds]
             bench.rows[first_row:] = sorted(
                 bench.rows[first_row:], key=lambda r: (order.index(r.target), r.connections)
             )
         fs_type = filesystem_type(tmp)
     load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
-    print_report(kind, runtime, seconds, fs_type, load, bench.rows)
+    print_report(kind, runtime, seconds, fs_type, load, editions, bench.rows)
     if bench.mismatches:
         print("\nCOUNTER MISMATCH: the counter did not grow by the number of 2xx responses in:", file=sys.stderr)
         for line in bench.mismatches:
@@ -208,11 +238,11 @@ def redis_server(directory, fsync):
 
 
 @contextlib.contextmanager
-def app(runtime, directory, variables, runtime_config=None):
-    """Starts the app as `spin up` would, with its own state dir; yields its base URL."""
+def app(runtime, manifest, directory, variables, runtime_config=None):
+    """Starts the app from manifest as `spin up` would, with its own state dir; yields its base URL."""
     directory.mkdir()
     port = free_port()
-    command = [runtime, "up", "--from", str(REPO / "spin.toml"), "--listen", f"127.0.0.1:{port}"]
+    command = [runtime, "up", "--from", str(manifest), "--listen", f"127.0.0.1:{port}"]
     for name, value in variables.items():
         command += ["--variable", f"{name}={value}"]
     if runtime_config:
@@ -341,7 +371,7 @@ def filesystem_type(path):
     return fs_type
 
 
-def print_report(kind, runtime, seconds, fs_type, load, rows):
+def print_report(kind, runtime, seconds, fs_type, load, editions, rows):
     if kind == "spin":
         version = run([runtime, "--version"], timeout=30).strip()
         title = f"spin-redis-counter on {version} ({runtime})"
@@ -365,7 +395,9 @@ def print_report(kind, runtime, seconds, fs_type, load, rows):
     print(f"\n### {title}\n")
     print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}; 1-minute load average {load}")
     print(f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"- .wasm: {WASM.stat().st_size:,} bytes ({WASM.relative_to(REPO)})")
+    for edition in editions:
+        wasm = EDITIONS[edition][1]
+        print(f"- {edition} .wasm: {wasm.stat().st_size:,} bytes ({wasm.relative_to(REPO)})")
     print(
         f"- tools: wrk {wrk_version}, {seconds} s per run, -t1 at 1 connection and -t2 above; "
         f"redis-server {redis_version} on loopback, AOF on {fs_type}"
@@ -376,7 +408,7 @@ def print_report(kind, runtime, seconds, fs_type, load, rows):
         f"on {versions} (redis-py), Python {sys.version.split()[0]}; gunicorn's default sync workers"
     )
     print(
-        "- `vs /`: req/s relative to `/` at the same connection count in the same run "
+        "- `vs /`: req/s relative to the same edition's `/` at the same connection count in the same pass "
         "(the built-in store's `/` is the everysec one)\n"
     )
     print("| target | fsync | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | socket errors | vs `/` | counter check |")
@@ -386,6 +418,25 @@ def print_report(kind, runtime, seconds, fs_type, load, rows):
             f"| {r.target} | {r.fsync} | {r.connections} | {r.req_per_s:,.0f} | {r.p50_us / 1000:.2f} | "
             f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.check} |"
         )
+    print_targets(rows)
+
+
+def print_targets(rows):
+    """Issue 8's ratios, each from two rows of the everysec pass at the same connection count."""
+    rate = {(r.target, r.connections): r.req_per_s for r in rows if r.fsync == "everysec"}
+    header = " | ".join(f"{c} conns" for c in TARGET_CONNECTIONS)
+    print(f"\n| ratio (everysec pass) | at least | {header} |")
+    print("| --- | ---: |" + " ---: |" * len(TARGET_CONNECTIONS))
+    for what, numerator, denominator, at_least in TARGETS:
+        cells = []
+        for connections in TARGET_CONNECTIONS:
+            top, bottom = rate.get((numerator, connections)), rate.get((denominator, connections))
+            if top is None or bottom is None:
+                cells.append("not measured")
+            else:
+                ratio = top / bottom
+                cells.append(f"{ratio:.2f} {'met' if ratio >= at_least else '**missed**'}")
+        print(f"| {what} | {at_least:.2f} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ if ! has_seed_packages; then
         python3 -m pip install --quiet --user --break-system-packages "${seed_packages[@]}"
 fi
 
-say "building the component (.wasm)"
-cargo build --locked --target wasm32-wasip1 --release
+say "building both editions (.wasm)"
+cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable
 
 if [ -n "${SPIN_BIN:-}" ]; then
     kind=spin runtime="$SPIN_BIN"

@@ -30,8 +30,8 @@ case "$version" in
         manifest=portable/spin.toml edition_args=()
         say "$version: the portable edition (portable/spin.toml)" ;;
     "spin "[4-9].*|"spin "[1-9][0-9]*)
-        manifest=spin.toml edition_args=(--request-timeout "${REQUEST_TIMEOUT:-10}")
-        say "$version: the Spin 4 edition (spin.toml), requests time out after ${REQUEST_TIMEOUT:-10} s" ;;
+        manifest=spin.toml edition_args=(--request-timeout "${REQUEST_TIMEOUT:-5}")
+        say "$version: the Spin 4 edition (spin.toml), requests time out after ${REQUEST_TIMEOUT:-5} s" ;;
     *)
         echo "error: '$spin --version' printed '$version', not a Spin 3 or 4 CLI." >&2
         exit 1 ;;
