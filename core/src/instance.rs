@@ -225,7 +225,7 @@ impl<T> Kept<T> {
 mod tests {
     use super::*;
     use crate::reply::TEXT_PLAIN;
-    use crate::test_support::{block_on, join_all, yield_now};
+    use crate::test_support::{block_on, default_variables, join_all, yield_now};
     use std::cell::Cell;
     use std::collections::{HashMap, VecDeque};
 
@@ -250,18 +250,7 @@ mod tests {
 
     impl FakeHost {
         fn with(overrides: &[(&'static str, &str)]) -> Self {
-            let mut variables: HashMap<_, _> = [
-                ("counter_store", "redis"),
-                ("redis_host", "127.0.0.1"),
-                ("redis_port", "6379"),
-                ("redis_key", "visits"),
-                ("redis_username", ""),
-                ("redis_password", ""),
-                ("redis_tls", "false"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect();
+            let mut variables = default_variables();
             for (name, value) in overrides {
                 variables.insert(name, value.to_string());
             }

@@ -196,26 +196,11 @@ fn percent_encode_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::block_on;
+    use crate::test_support::{block_on, default_variables};
     use std::cell::RefCell;
     use std::collections::HashMap;
 
     const PASSWORD: &str = "s3cr3t-p@ss";
-
-    fn defaults() -> HashMap<&'static str, String> {
-        [
-            ("counter_store", "redis"),
-            ("redis_host", "127.0.0.1"),
-            ("redis_port", "6379"),
-            ("redis_key", "visits"),
-            ("redis_username", ""),
-            ("redis_password", ""),
-            ("redis_tls", "false"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k, v.to_string()))
-        .collect()
-    }
 
     /// Variables from a map, recording the order they are read in.
     struct Map {
@@ -234,7 +219,7 @@ mod tests {
     }
 
     fn map(overrides: &[(&'static str, &str)]) -> Map {
-        let mut values = defaults();
+        let mut values = default_variables();
         for (name, value) in overrides {
             values.insert(name, value.to_string());
         }

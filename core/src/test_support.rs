@@ -1,5 +1,7 @@
-//! Driving the shared logic's futures in native unit tests, where no Spin executor runs.
+//! What the unit tests share: driving the shared logic's futures natively, where no Spin
+//! executor runs, and spin.toml's variables at their defaults.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
@@ -45,4 +47,20 @@ pub async fn yield_now() {
         }
     })
     .await
+}
+
+/// Every variable of spin.toml at its default.
+pub fn default_variables() -> HashMap<&'static str, String> {
+    [
+        ("counter_store", "redis"),
+        ("redis_host", "127.0.0.1"),
+        ("redis_port", "6379"),
+        ("redis_key", "visits"),
+        ("redis_username", ""),
+        ("redis_password", ""),
+        ("redis_tls", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
 }
