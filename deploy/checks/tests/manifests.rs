@@ -12,7 +12,7 @@ fn app_part(relative: &str) -> Table {
     let Some(Value::Table(components)) = table.get_mut("component") else {
         panic!("{relative} has no [component] table");
     };
-    for component in components.values_mut() {
+    for (_, component) in components.iter_mut() {
         let component = component.as_table_mut().expect("a component table");
         component.remove("source");
         component.remove("build");
