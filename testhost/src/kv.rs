@@ -331,6 +331,7 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn temp_db(name: &str) -> PathBuf {
         let dir =
@@ -372,6 +373,36 @@ mod tests {
         assert_eq!(bucket.get("k").await.unwrap(), Some(b"v".to_vec()));
         bucket.delete("k").await.unwrap();
         assert!(!bucket.exists("k").await.unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// What makes Spin's first opens race with its first increments: another connection on the
+    /// file (a racing open creating the table, or another process) holds the write lock, and an
+    /// increment, whose deferred transaction has already read, answers busy at once, changing
+    /// nothing, instead of waiting on the busy timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_increment_answers_busy_while_another_connection_writes() {
+        let path = temp_db("busy");
+        let store = Store::new(&StoreConfig::Sqlite(Some(path.clone()))).unwrap();
+        let bucket = store.open("default").await.unwrap();
+        assert_eq!(bucket.increment("visits", 1).await.unwrap(), 1);
+
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let busy = bucket.increment("visits", 1).await.unwrap_err();
+        assert!(is_busy(&busy), "{busy}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered at once"
+        );
+        other.execute_batch("COMMIT").unwrap();
+
+        assert_eq!(
+            bucket.increment("visits", 1).await.unwrap(),
+            2,
+            "nothing was applied"
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
