@@ -14,6 +14,6 @@ mod settings;
 mod test_support;
 
 pub use classify::{KvError, RedisError};
-pub use instance::{Host, Instance, WELCOME};
-pub use reply::{Reply, TEXT_PLAIN};
+pub use instance::{Host, Instance};
+pub use reply::Reply;
 pub use settings::Variables;
