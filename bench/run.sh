@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks the component with wrk and prints one table (see bench/README.md).
-# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 44 runs in all)
+# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 72 runs in all with both editions)
 # Installs what it needs on a machine that has only Rust, builds the .wasm, and runs on real Spin when
 # SPIN_BIN or `spin` on PATH names one, otherwise on the test host built with the `host` profile.
 # The seed rows run bench/seed_app.py under gunicorn, so it also needs flask, gunicorn and redis (PyPI).
