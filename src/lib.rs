@@ -106,11 +106,7 @@ fn kv_error(error: store::Error) -> KvError {
 /// host reads it only after the handler returns). Built by hand rather than through the SDK's
 /// `IntoResponse`, which goes through `http::HeaderMap` and grows the `.wasm`.
 fn response(reply: Reply) -> Response {
-    let headers: Vec<(String, Vec<u8>)> = reply
-        .headers
-        .iter()
-        .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
-        .collect();
+    let headers = reply.header_fields();
     let fields = Fields::from_list(&headers).unwrap_or_else(|e| {
         eprintln!("Could not convert response headers: {e}");
         Fields::new()

@@ -33,6 +33,13 @@ impl Reply {
         self
     }
 
+    /// The headers as Spin's `fields` take them: (name, value bytes) pairs.
+    pub fn header_fields(&self) -> Vec<(String, Vec<u8>)> {
+        (self.headers.iter())
+            .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
+
     /// The failure's status and text, with `retry-after` when a retry may work.
     pub fn failure(failure: &Failure) -> Reply {
         let reply = Reply::plain(failure.status(), failure.to_string());
@@ -40,5 +47,23 @@ impl Reply {
             Some(seconds) => reply.with_header("retry-after", seconds),
             None => reply,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_keep_order_and_bytes() {
+        let reply = Reply::plain(StatusCode::SERVICE_UNAVAILABLE, "down".into())
+            .with_header("retry-after", "1");
+        assert_eq!(
+            reply.header_fields(),
+            vec![
+                ("content-type".to_string(), TEXT_PLAIN.as_bytes().to_vec()),
+                ("retry-after".to_string(), b"1".to_vec()),
+            ]
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::error::Failure;
 /// Where the count lives.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Store {
-    /// Outbound Redis (`fermyon:spin/redis`): a connection per request, INCR on the key.
+    /// Spin's outbound Redis: INCR on the key, over the connection the instance keeps.
     Redis(RedisTarget),
     /// Spin's key-value store `default` (`wasi:keyvalue`): atomic increment of the key.
     KeyValue,

@@ -92,11 +92,7 @@ fn kv_error(error: store::Error) -> KvError {
 /// that fails. (Returning a response instead would link the SDK's conversion, whose error path
 /// pulls anyhow's backtrace printer and a demangler into the `.wasm`.)
 async fn send(reply: Reply, response_out: ResponseOutparam) {
-    let headers: Vec<(String, Vec<u8>)> = reply
-        .headers
-        .iter()
-        .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
-        .collect();
+    let headers = reply.header_fields();
     let response = match Fields::from_list(&headers) {
         Ok(headers) => OutgoingResponse::new(headers),
         Err(e) => return eprintln!("Could not convert response: {e}"),
