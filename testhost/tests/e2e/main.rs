@@ -2,9 +2,12 @@
 //!
 //! Every scenario talks HTTP only, so it runs unchanged on the test host built with this crate
 //! and on a real Spin CLI (`SPIN_BIN=/path/to/spin`, or `spin` on PATH; `SPIN3_BIN` for a Spin 3);
-//! each one is registered once per runtime and edition found, e.g. `sequential_counts
-//! [test-host/spin4]`, `[test-host/portable]`, `[spin/spin4]`. Build both editions first:
-//! `cargo build --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable`.
+//! each one is registered once per runtime and edition found, e.g. `counting::sequential_counts
+//! [test-host/spin4]`, `[test-host/portable]`, `[spin/spin4]`. Before any scenario runs, the
+//! suite builds both editions' `.wasm` from the sources as they are (see `support::build`).
+
+// A scenario function that is not registered in `scenarios::ALL` is dead code: refuse to build.
+#![deny(dead_code)]
 
 mod scenarios;
 mod support;
@@ -12,6 +15,7 @@ mod support;
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Trial};
+use scenarios::Runs;
 use support::runtime::Edition;
 
 fn main() -> ExitCode {
@@ -25,36 +29,29 @@ fn main() -> ExitCode {
     };
     if !args.list {
         println!("{}", discovery.summary);
-        for edition in Edition::ALL {
-            let wasm = edition.wasm();
-            if !wasm.is_file() {
-                eprintln!(
-                    "e2e: {} is missing: build both editions first with `cargo build --target \
-                     wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable`",
-                    wasm.display()
-                );
-                return ExitCode::from(101);
-            }
+        if let Err(e) = support::build::build_editions() {
+            eprintln!("e2e: {e}");
+            return ExitCode::from(101);
         }
     }
     let trials = discovery
         .targets()
         .into_iter()
         .flat_map(|target| {
-            let spin3 = !target.runtime.editions.contains(&Edition::Spin4);
-            let applies =
-                move |name: &str| !(spin3 && scenarios::SPIN4_RUNTIMES_ONLY.contains(&name));
+            let spin4 = target.runtime.editions.contains(&Edition::Spin4);
             scenarios::ALL
                 .iter()
-                .filter(move |(name, _)| applies(name))
-                .map(move |&(name, scenario)| {
+                .filter(move |scenario| spin4 || scenario.runs == Runs::Everywhere)
+                .map(move |scenario| {
                     let target = target.clone();
-                    Trial::test(format!("{name} [{target}]"), move || {
-                        scenario(&target);
+                    let run = scenario.run;
+                    Trial::test(format!("{} [{target}]", scenario.name), move || {
+                        run(&target);
                         Ok(())
                     })
                 })
         })
+        .chain(support::load::self_checks())
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }

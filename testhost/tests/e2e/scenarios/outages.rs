@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::app::{App, AppOptions};
-use crate::support::http::{self, Method, Reply};
-use crate::support::load;
+use crate::support::http;
+use crate::support::load::{self, LoadReport};
 use crate::support::redis_server::{RedisOptions, RedisServer};
 use crate::support::runtime::Target;
 use crate::support::wait_for;
@@ -67,11 +67,11 @@ fn outage_under_load(
     let app = App::start(target, &app_on(&redis));
     let url = app.url("/count");
 
-    let (mut report, first_after) = load::during(&url, CLIENTS, 300, |acked| {
+    let (mut report, attempts) = load::during(&url, CLIENTS, 300, |acked| {
         take_down(&mut redis);
         thread::sleep(OUTAGE);
         redis.restart();
-        let first_after = first_count_within(&url, recovery);
+        let attempts = first_count_within(&url, recovery);
         let before = acked.load(Ordering::SeqCst);
         wait_for(
             "the clients to count again",
@@ -79,9 +79,9 @@ fn outage_under_load(
             || (acked.load(Ordering::SeqCst) >= before + 100).then_some(()),
         )
         .unwrap();
-        first_after
+        attempts
     });
-    report.record(Ok(first_after));
+    report.merge(attempts);
 
     let stored: u64 = redis
         .get("visits")
@@ -92,15 +92,16 @@ fn outage_under_load(
     assert_eq!(app.count(), stored + 1, "counting goes on after the outage");
 }
 
-/// The first `200` reply to `GET url`, which must come within `recovery` of now.
-fn first_count_within(url: &str, recovery: Duration) -> Reply {
+/// Sends `GET url` until a `200` comes, which must be within `recovery` of now; every attempt is
+/// recorded, since each one could have counted.
+fn first_count_within(url: &str, recovery: Duration) -> LoadReport {
     let back = Instant::now();
+    let mut attempts = LoadReport::default();
     let mut last = String::from("no answer");
     while let Some(left) = recovery.checked_sub(back.elapsed()) {
-        match http::send(&http::agent(left), Method::Get, url) {
-            Ok(reply) if reply.status == 200 => return reply,
-            Ok(reply) => last = format!("{reply:?}"),
-            Err(e) => last = e.to_string(),
+        match attempts.send(&http::agent(left), url) {
+            Some(200) => return attempts,
+            status => last = format!("{status:?}"),
         }
         thread::sleep(Duration::from_millis(20));
     }

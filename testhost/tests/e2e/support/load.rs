@@ -1,11 +1,13 @@
 //! Concurrent clients hammering `/count`, each on its own keep-alive connection, recording every
 //! status and every number returned, so scenarios can assert exactness (no duplicate, no gap).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use libtest_mimic::Trial;
 
 use super::http::{self, parse_count, Method, Reply};
 use super::wait_for;
@@ -24,7 +26,7 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    fn merge(&mut self, other: LoadReport) {
+    pub fn merge(&mut self, other: LoadReport) {
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;
         }
@@ -33,8 +35,13 @@ impl LoadReport {
         self.bad_bodies.extend(other.bad_bodies);
     }
 
+    /// Sends one `GET /count` and adds its outcome; returns its status, if it got one.
+    pub fn send(&mut self, agent: &ureq::Agent, url: &str) -> Option<u16> {
+        self.record(http::send(agent, Method::Get, url))
+    }
+
     /// Adds the outcome of one `GET /count`; returns its status, if it got one.
-    pub fn record(&mut self, outcome: Result<Reply, ureq::Error>) -> Option<u16> {
+    fn record(&mut self, outcome: Result<Reply, ureq::Error>) -> Option<u16> {
         match outcome {
             Ok(reply) => {
                 *self.statuses.entry(reply.status).or_default() += 1;
@@ -109,30 +116,109 @@ impl LoadReport {
 }
 
 impl LoadReport {
+    /// Requests sent that could have counted a visit: every reply, whatever its status, and
+    /// every request that got none (its INCR may have been applied all the same).
+    pub fn sent(&self) -> u64 {
+        self.statuses.values().sum::<u64>() + self.errors.len() as u64
+    }
+
     /// What must hold however a store outage went: only `allowed` statuses, every 200 a distinct
-    /// number, and `stored` (the key read back from Redis afterwards) at least as high as every
-    /// number handed out and as the number of acknowledged visits: none lost, none twice.
+    /// number, and `stored` (the key read back from Redis afterwards, counted from 0) at least as
+    /// high as every number handed out and as the number of acknowledged visits (none lost), and
+    /// no higher than the number of requests that could have counted (none counted twice).
     #[track_caller]
     pub fn assert_nothing_lost_or_doubled(&self, stored: u64, allowed: &[u16]) {
         self.assert_every_reply_well_formed();
-        assert!(
-            self.statuses.keys().all(|status| allowed.contains(status)),
-            "only {allowed:?} expected: {:?}",
-            self.statuses
-        );
-        let ok = self.ok();
-        let distinct: std::collections::BTreeSet<_> = self.counts.iter().collect();
-        assert_eq!(
-            distinct.len() as u64,
-            ok,
-            "every acknowledged visit got its own number"
-        );
-        let highest = self.counts.iter().max().copied().unwrap_or(0);
-        assert!(
-            stored >= ok && stored >= highest,
-            "lost acknowledged visits: stored {stored}, {ok} acknowledged, highest number returned {highest}"
-        );
+        if let Err(e) = self.nothing_lost_or_doubled(stored, allowed) {
+            panic!("{e}");
+        }
     }
+
+    fn nothing_lost_or_doubled(&self, stored: u64, allowed: &[u16]) -> Result<(), String> {
+        if let Some(status) = self.statuses.keys().find(|s| !allowed.contains(s)) {
+            return Err(format!(
+                "status {status}: only {allowed:?} expected: {:?}",
+                self.statuses
+            ));
+        }
+        let ok = self.ok();
+        let distinct: BTreeSet<_> = self.counts.iter().collect();
+        if distinct.len() as u64 != ok {
+            return Err(format!(
+                "{ok} acknowledged visits got only {} distinct numbers",
+                distinct.len()
+            ));
+        }
+        let highest = self.counts.iter().max().copied().unwrap_or(0);
+        if stored < ok || stored < highest {
+            return Err(format!(
+                "lost acknowledged visits: stored {stored}, {ok} acknowledged, highest number \
+                 returned {highest}"
+            ));
+        }
+        let sent = self.sent();
+        if stored > sent {
+            return Err(format!(
+                "visits counted twice: stored {stored}, but only {sent} requests were sent \
+                 ({ok} acknowledged, {} failed, {} without an answer)",
+                sent - ok - self.errors.len() as u64,
+                self.errors.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks of [`LoadReport::assert_nothing_lost_or_doubled`] itself, run as trials of the suite:
+/// it must refuse a doubled count and a lost one, and accept an outage's honest outcome.
+pub fn self_checks() -> Vec<Trial> {
+    /// 5 requests: 3 acknowledged as 1, 2 and 4, one 503, one that timed out.
+    fn outage() -> LoadReport {
+        LoadReport {
+            statuses: BTreeMap::from([(200, 3), (503, 1)]),
+            counts: vec![1, 2, 4],
+            errors: vec!["timed out".into()],
+            ..LoadReport::default()
+        }
+    }
+    let check = |name: &str, test: fn() -> Result<(), String>| {
+        Trial::test(format!("support::load::{name}"), move || Ok(test()?))
+    };
+    vec![
+        check("accepts_every_outcome_an_outage_allows", || {
+            let report = outage();
+            for stored in [4, 5] {
+                report.nothing_lost_or_doubled(stored, &[200, 503])?;
+            }
+            Ok(())
+        }),
+        check("refuses_a_doubled_count", || {
+            match outage().nothing_lost_or_doubled(6, &[200, 503]) {
+                Err(e) if e.starts_with("visits counted twice: stored 6, but only 5") => Ok(()),
+                other => Err(format!("a doubled count passed: {other:?}")),
+            }
+        }),
+        check("refuses_a_lost_count", || {
+            match outage().nothing_lost_or_doubled(3, &[200, 503]) {
+                Err(e) if e.starts_with("lost acknowledged visits: stored 3") => Ok(()),
+                other => Err(format!("a lost count passed: {other:?}")),
+            }
+        }),
+        check("refuses_a_number_handed_out_twice", || {
+            let mut report = outage();
+            report.counts = vec![1, 2, 2];
+            match report.nothing_lost_or_doubled(5, &[200, 503]) {
+                Err(e) if e.contains("only 2 distinct numbers") => Ok(()),
+                other => Err(format!("a repeated number passed: {other:?}")),
+            }
+        }),
+        check("refuses_a_status_not_allowed", || {
+            match outage().nothing_lost_or_doubled(5, &[200]) {
+                Err(e) if e.starts_with("status 503") => Ok(()),
+                other => Err(format!("a 503 passed: {other:?}")),
+            }
+        }),
+    ]
 }
 
 /// Runs `clients` clients counting on `url`, waits for `warm_up` acknowledged visits, runs `act`
@@ -209,7 +295,7 @@ fn run(
                 let mut last = None;
                 while go_on(last, done) {
                     done += 1;
-                    last = mine.record(http::send(&agent, Method::Get, &url));
+                    last = mine.send(&agent, &url);
                 }
                 total.lock().unwrap().merge(mine);
             });

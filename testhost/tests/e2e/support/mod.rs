@@ -3,6 +3,7 @@
 //! Everything a scenario starts is its own (free loopback port, own temp dir) and is killed on drop.
 
 pub mod app;
+pub mod build;
 pub mod http;
 pub mod load;
 pub mod redis_server;
