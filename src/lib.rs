@@ -7,7 +7,7 @@
 //! and the reply handed to Spin.
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
@@ -82,6 +82,15 @@ impl Host for Spin {
     /// Waits without blocking the other requests of this instance.
     async fn pause(&self, wait: Duration) {
         spin_sdk::time::sleep(wait).await;
+    }
+
+    /// Outbound Redis calls are async here: a timer can win the race and the call is dropped.
+    async fn time_limit(&self, limit: Duration) {
+        spin_sdk::time::sleep(limit).await;
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 }
 

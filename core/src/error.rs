@@ -4,6 +4,7 @@
 //! what is wrong and what to do. No variant ever holds the Redis password.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -15,6 +16,9 @@ pub enum Failure {
     VariableUnreadable { name: &'static str, detail: String },
     /// The store cannot be reached now; retrying later may work.
     Unavailable { store: String, cause: String },
+    /// Redis did not answer within `redis_timeout`: the connection was dropped, and the call
+    /// (which may still be applied) is not sent again.
+    TimedOut { store: String, after: Duration },
     /// The store is locked by another writer and changed nothing; retrying later will work.
     Busy { store: String, cause: String },
     /// The TLS handshake with the store failed (an untrusted or invalid certificate...).
@@ -32,7 +36,9 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::Unavailable { .. } | Failure::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Unavailable { .. } | Failure::TimedOut { .. } | Failure::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +59,13 @@ impl fmt::Display for Failure {
                 write!(f, "cannot read variable {name}: {detail}")
             }
             Failure::Unavailable { store, cause } => write!(f, "{store} is unavailable: {cause}"),
+            Failure::TimedOut { store, after } => {
+                write!(f, "{store} did not answer within ")?;
+                match after.subsec_millis() {
+                    0 => write!(f, "{} s", after.as_secs()),
+                    _ => write!(f, "{} ms", after.as_millis()),
+                }
+            }
             Failure::Busy { store, cause } => write!(f, "{store} is busy: {cause}"),
             Failure::Tls { store, cause } => write!(
                 f,
@@ -94,9 +107,16 @@ mod tests {
         }
     }
 
+    fn timed_out(ms: u64) -> Failure {
+        Failure::TimedOut {
+            store: "Redis at 127.0.0.1:6379".into(),
+            after: Duration::from_millis(ms),
+        }
+    }
+
     #[test]
     fn only_passing_failures_are_503_with_retry_after() {
-        for failure in [unavailable(), busy()] {
+        for failure in [unavailable(), busy(), timed_out(2000)] {
             assert_eq!(failure.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(failure.retry_after(), Some("1"));
         }
@@ -143,6 +163,14 @@ mod tests {
             }
             .to_string(),
             "key 'visits' does not hold an integer; fix or delete it in Redis"
+        );
+        assert_eq!(
+            timed_out(2000).to_string(),
+            "Redis at 127.0.0.1:6379 did not answer within 2 s"
+        );
+        assert_eq!(
+            timed_out(1500).to_string(),
+            "Redis at 127.0.0.1:6379 did not answer within 1500 ms"
         );
         assert_eq!(
             busy().to_string(),

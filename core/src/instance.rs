@@ -5,16 +5,19 @@
 //! connection or key-value bucket it opened, and later requests use them. A kept handle whose call
 //! fails is dropped, so the next request opens a new one; the failing request itself is answered
 //! with its failure and not retried on a new connection, because an INCR whose answer was lost
-//! may still have been applied.
-
-use std::cell::RefCell;
+//! may still have been applied. A kept Redis connection that has been idle is checked with a
+//! `PING` (which changes nothing) before an INCR goes out on it, so a Redis restarted while the
+//! instance was quiet costs no visit; and no Redis call may take longer than `redis_timeout`.
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 
-use crate::classify::{kv_failure, redis_failure, KvError, RedisError, KV_STORE};
+use crate::classify::{kv_failure, redis_failure, redis_name, KvError, RedisError, KV_STORE};
 use crate::error::Failure;
+use crate::race;
 use crate::reply::Reply;
 use crate::retry;
 use crate::routes::{self, Endpoint, Route};
@@ -22,6 +25,11 @@ use crate::settings::{RedisTarget, Settings, Store, Variables};
 
 /// The welcome body of `GET /`.
 pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
+
+/// A kept Redis connection that has not answered for this long is checked with a `PING` before
+/// it carries an INCR. Under load every connection answers far more often, so the check costs
+/// nothing there; a Redis restart takes longer than this, so a connection it broke is found out.
+pub const CHECK_IDLE_AFTER: Duration = Duration::from_millis(100);
 
 /// What an edition's SDK gives the shared logic: Spin's variables, outbound Redis and key-value
 /// store, and a way to wait. Errors come back in the shapes of Spin's WIT.
@@ -44,13 +52,19 @@ pub trait Host: Variables {
     async fn kv_read(&self, bucket: &Self::Bucket, key: &str) -> Result<(), KvError>;
     /// Waits before a retry.
     async fn pause(&self, wait: Duration);
+    /// Finishes once `limit` has passed, without holding up the instance's other requests, so
+    /// a Redis call can be raced against it; never finishes in an edition whose Redis calls
+    /// block the instance until they return (nothing could interrupt them).
+    async fn time_limit(&self, limit: Duration);
+    /// The monotonic clock.
+    fn now(&self) -> Instant;
 }
 
 /// One component instance's state, shared by every request it serves.
 pub struct Instance<H: Host> {
     host: H,
     settings: Kept<Settings>,
-    connection: Kept<H::Connection>,
+    connection: Kept<Link<H::Connection>>,
     bucket: Kept<H::Bucket>,
 }
 
@@ -128,7 +142,7 @@ impl<H: Host> Instance<H> {
                 match self.on_redis(target, key, ping).await?.as_str() {
                     "PONG" => Ok(()),
                     other => Err(Failure::Store {
-                        store: crate::classify::redis_name(target),
+                        store: redis_name(target),
                         message: format!("unexpected reply to PING: {other}"),
                     }),
                 }
@@ -140,17 +154,82 @@ impl<H: Host> Instance<H> {
         }
     }
 
-    /// One call on the kept Redis connection (opened first when none is kept).
+    /// One call on the kept Redis connection (opened first when none is kept, checked first
+    /// when it has been idle), all of it within the target's timeout. A connection whose call
+    /// failed or timed out is dropped: its state is unknown, and the call is not sent again.
     async fn on_redis<T>(
         &self,
         target: &RedisTarget,
         key: &str,
         call: impl AsyncFnOnce(&H::Connection) -> Result<T, RedisError>,
     ) -> Result<T, Failure> {
-        let failure = |error| redis_failure(target, error, key);
-        let open = async || self.host.redis_open(&target.url()).await.map_err(failure);
-        let call = async |c: &H::Connection| call(c).await.map_err(failure);
-        self.connection.call(open, call).await
+        let deadline = self.host.now() + target.timeout;
+        let link = self.redis_link(target, key, deadline).await?;
+        let outcome = (self.before(deadline, target, key, call(&link.connection))).await;
+        match outcome {
+            Ok(_) => link.answered.set(self.host.now()),
+            Err(_) => self.connection.forget(&link),
+        }
+        outcome
+    }
+
+    /// The connection to send a call on: the kept one if it answered lately or answers a
+    /// `PING` now, else a new one. Only a timeout is final here: a failed `PING` changed
+    /// nothing, so a new connection is opened in its place.
+    async fn redis_link(
+        &self,
+        target: &RedisTarget,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Rc<Link<H::Connection>>, Failure> {
+        if let Some(link) = self.connection.get() {
+            let now = self.host.now();
+            if now.saturating_duration_since(link.answered.get()) < CHECK_IDLE_AFTER {
+                return Ok(link);
+            }
+            let ping = self.host.redis_ping(&link.connection);
+            match self.before(deadline, target, key, ping).await {
+                Ok(pong) if pong == "PONG" => {
+                    link.answered.set(self.host.now());
+                    return Ok(link);
+                }
+                Err(timed_out @ Failure::TimedOut { .. }) => {
+                    self.connection.forget(&link);
+                    return Err(timed_out);
+                }
+                _ => self.connection.forget(&link),
+            }
+        }
+        let url = target.url();
+        let connection = (self.before(deadline, target, key, self.host.redis_open(&url))).await?;
+        Ok(self.connection.keep(Link {
+            connection,
+            answered: Cell::new(self.host.now()),
+        }))
+    }
+
+    /// `call`'s outcome as a failure the user can act on, or [`Failure::TimedOut`] if it has
+    /// not come by `deadline`.
+    async fn before<T>(
+        &self,
+        deadline: Instant,
+        target: &RedisTarget,
+        key: &str,
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, Failure> {
+        let call = async {
+            call.await
+                .map_err(|error| redis_failure(target, error, key))
+        };
+        let timer = async {
+            let left = deadline.saturating_duration_since(self.host.now());
+            self.host.time_limit(left).await;
+            Err(Failure::TimedOut {
+                store: redis_name(target),
+                after: target.timeout,
+            })
+        };
+        race::first(call, timer).await
     }
 
     /// One call on the kept key-value bucket, retried while the store answers busy (which
@@ -170,6 +249,12 @@ impl<H: Host> Instance<H> {
             .run(attempt, |wait| self.host.pause(wait))
             .await
     }
+}
+
+/// A kept Redis connection, and when it last answered.
+struct Link<C> {
+    connection: C,
+    answered: Cell<Instant>,
 }
 
 /// A value kept for the instance's later requests.
@@ -232,6 +317,29 @@ mod tests {
     /// A Redis connection or bucket the fake host opened: its number, counting from 1.
     type Handle = u32;
 
+    /// The calls the fake host can be told to hang on (answer only long after any timer).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Call {
+        Open,
+        Incr,
+        Ping,
+    }
+
+    /// The fake host's monotonic clock: it moves only when a test or a timer moves it.
+    struct Clock {
+        start: Instant,
+        elapsed: Cell<Duration>,
+    }
+
+    impl Default for Clock {
+        fn default() -> Self {
+            Clock {
+                start: Instant::now(),
+                elapsed: Cell::default(),
+            }
+        }
+    }
+
     /// A scripted Spin: variables from a map, one integer as the store, and queues of failures
     /// that its next calls answer with. Every call yields once, so concurrent requests interleave.
     #[derive(Default)]
@@ -246,6 +354,12 @@ mod tests {
         call_failures: RefCell<VecDeque<String>>,
         pauses: RefCell<Vec<Duration>>,
         pings: Cell<u32>,
+        ping_failures: RefCell<VecDeque<String>>,
+        /// The next calls of these kinds hang.
+        hangs: RefCell<VecDeque<Call>>,
+        /// Every time limit a call was raced against.
+        limits: RefCell<Vec<Duration>>,
+        clock: Clock,
     }
 
     impl FakeHost {
@@ -279,8 +393,33 @@ mod tests {
             self
         }
 
+        fn hang_on(self, call: Call) -> Self {
+            self.hangs.borrow_mut().push_back(call);
+            self
+        }
+
+        fn advance(&self, by: Duration) {
+            self.clock.elapsed.set(self.clock.elapsed.get() + by);
+        }
+
+        /// A call answers after one yield and 10 ms, or, if it is the next to hang, after many
+        /// yields: by then any timer raced against it has finished.
+        async fn answer(&self, call: Call) {
+            let hang = self.hangs.borrow().front() == Some(&call);
+            let yields = if hang {
+                self.hangs.borrow_mut().pop_front();
+                100
+            } else {
+                1
+            };
+            for _ in 0..yields {
+                yield_now().await;
+            }
+            self.advance(ROUND_TRIP);
+        }
+
         async fn open(&self) -> Result<Handle, String> {
-            yield_now().await;
+            self.answer(Call::Open).await;
             match self.open_failures.borrow_mut().pop_front() {
                 Some(message) => Err(message),
                 None => {
@@ -291,7 +430,7 @@ mod tests {
         }
 
         async fn increment(&self, handle: Handle) -> Result<i64, String> {
-            yield_now().await;
+            self.answer(Call::Incr).await;
             if let Some(message) = self.call_failures.borrow_mut().pop_front() {
                 return Err(message);
             }
@@ -325,7 +464,11 @@ mod tests {
 
         async fn redis_ping(&self, _connection: &Handle) -> Result<String, RedisError> {
             self.pings.set(self.pings.get() + 1);
-            Ok("PONG".to_string())
+            self.answer(Call::Ping).await;
+            match self.ping_failures.borrow_mut().pop_front() {
+                Some(message) => Err(RedisError::Other(message)),
+                None => Ok("PONG".to_string()),
+            }
         }
 
         async fn kv_open(&self, label: &str) -> Result<Handle, KvError> {
@@ -345,9 +488,27 @@ mod tests {
         async fn pause(&self, wait: Duration) {
             self.pauses.borrow_mut().push(wait);
         }
+
+        /// Finishes after a few yields, moving the clock on by `limit`: a call that answers
+        /// at once beats it, a hung one does not.
+        async fn time_limit(&self, limit: Duration) {
+            self.limits.borrow_mut().push(limit);
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            self.advance(limit);
+        }
+
+        fn now(&self) -> Instant {
+            self.clock.start + self.clock.elapsed.get()
+        }
     }
 
+    /// How long each call of the fake host takes.
+    const ROUND_TRIP: Duration = Duration::from_millis(10);
     const REFUSED: &str = "Connection refused (os error 111)";
+    const BROKEN_PIPE: &str = "broken pipe";
+    const TIMED_OUT: &str = "Redis at 127.0.0.1:6379 did not answer within 2 s";
     const RESET: &str = "Connection reset by peer (os error 104)";
     const LOCKED: &str =
         "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))";
@@ -397,7 +558,7 @@ mod tests {
             let reads_per_settings = if host.variables["counter_store"] == "kv" {
                 2
             } else {
-                7
+                8
             };
             let instance = Instance::new(host);
             for n in 1..=3 {
@@ -508,8 +669,9 @@ mod tests {
             assert_eq!(counts, expected);
 
             let opened = instance.host.opens.get();
-            let kept = instance.connection.get().or(instance.bucket.get());
-            assert_eq!(kept.as_deref(), Some(&1), "the first one opened is kept");
+            let connection = instance.connection.get().map(|link| link.connection);
+            let kept = connection.or(instance.bucket.get().as_deref().copied());
+            assert_eq!(kept, Some(1), "the first one opened is kept");
             assert_eq!(get(&instance, "/count").body, "Visit count: 17");
             assert_eq!(
                 instance.host.opens.get(),
@@ -577,5 +739,162 @@ mod tests {
             "key 'visits' does not hold an integer; fix or delete it in Redis",
         );
         assert!(instance.host.applied.borrow().is_empty());
+    }
+
+    #[track_caller]
+    fn assert_timed_out(reply: &Reply) {
+        assert_plain(reply, StatusCode::SERVICE_UNAVAILABLE, TIMED_OUT);
+        assert_eq!(header(reply, "retry-after"), Some("1"));
+    }
+
+    #[test]
+    fn a_hung_open_is_503_within_the_timeout_and_the_next_request_opens_again() {
+        let instance = Instance::new(FakeHost::with(&[]).hang_on(Call::Open));
+        assert_timed_out(&get(&instance, "/count"));
+        assert_eq!(*instance.host.limits.borrow(), [Duration::from_secs(2)]);
+        assert_eq!(instance.host.opens.get(), 0, "the hung open never finished");
+        assert!(instance.connection.get().is_none());
+
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        assert_eq!(instance.host.opens.get(), 1);
+    }
+
+    #[test]
+    fn a_hung_incr_drops_the_connection_and_its_late_answer_is_never_used() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.hangs.borrow_mut().push_back(Call::Incr);
+
+        assert_timed_out(&get(&instance, "/count"));
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [1],
+            "the hung INCR's answer was not waited for, nor sent again"
+        );
+        assert!(instance.connection.get().is_none(), "its state is unknown");
+
+        assert_eq!(get(&instance, "/count").body, "Visit count: 2");
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [1, 2],
+            "on a new connection"
+        );
+    }
+
+    #[test]
+    fn a_hung_ping_makes_readyz_503_within_the_timeout() {
+        let instance = Instance::new(FakeHost::with(&[]).hang_on(Call::Ping));
+        assert_timed_out(&get(&instance, "/readyz"));
+        assert!(instance.connection.get().is_none());
+        assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");
+    }
+
+    #[test]
+    fn each_call_races_the_time_its_request_has_left() {
+        let instance = Instance::new(FakeHost::with(&[("redis_timeout", "500ms")]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.advance(CHECK_IDLE_AFTER);
+        instance.host.hangs.borrow_mut().push_back(Call::Incr);
+        assert_plain(
+            &get(&instance, "/count"),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Redis at 127.0.0.1:6379 did not answer within 500 ms",
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(
+            *instance.host.limits.borrow(),
+            [ms(500), ms(490), ms(500), ms(490)],
+            "open and INCR, then the idle check's PING and the INCR, 10 ms each"
+        );
+        assert_eq!(instance.host.pings.get(), 1);
+    }
+
+    #[test]
+    fn a_connection_in_use_is_not_checked() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        for n in 1..=5 {
+            assert_eq!(get(&instance, "/count").body, format!("Visit count: {n}"));
+            instance
+                .host
+                .advance(CHECK_IDLE_AFTER - Duration::from_millis(1));
+        }
+        assert_eq!(
+            instance.host.pings.get(),
+            0,
+            "no round trip added under load"
+        );
+        assert_eq!(instance.host.opens.get(), 1);
+    }
+
+    #[test]
+    fn an_idle_connection_broken_by_a_redis_restart_is_replaced_before_the_incr() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.advance(CHECK_IDLE_AFTER);
+        instance
+            .host
+            .ping_failures
+            .borrow_mut()
+            .push_back(BROKEN_PIPE.into());
+
+        assert_plain(&get(&instance, "/count"), StatusCode::OK, "Visit count: 2");
+        assert_eq!(instance.host.pings.get(), 1);
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [1, 2],
+            "on a new connection"
+        );
+
+        instance.host.advance(CHECK_IDLE_AFTER);
+        assert_eq!(get(&instance, "/count").body, "Visit count: 3");
+        assert_eq!(instance.host.pings.get(), 2, "idle again: checked again");
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [1, 2, 2],
+            "and it answered"
+        );
+    }
+
+    #[test]
+    fn an_idle_connection_that_cannot_be_replaced_fails_with_the_open() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.advance(CHECK_IDLE_AFTER);
+        (instance.host.ping_failures.borrow_mut()).push_back(BROKEN_PIPE.into());
+        (instance.host.open_failures.borrow_mut()).push_back(REFUSED.into());
+        assert_plain(
+            &get(&instance, "/count"),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Redis at 127.0.0.1:6379 is unavailable: Connection refused (os error 111)",
+        );
+        assert_eq!(*instance.host.applied.borrow(), [1]);
+    }
+
+    #[test]
+    fn a_hung_idle_check_is_503_and_sends_no_incr() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.advance(CHECK_IDLE_AFTER);
+        instance.host.hangs.borrow_mut().push_back(Call::Ping);
+        assert_timed_out(&get(&instance, "/count"));
+        assert_eq!(*instance.host.applied.borrow(), [1]);
+        assert_eq!(
+            instance.host.opens.get(),
+            1,
+            "no new connection within the same limit"
+        );
+    }
+
+    #[test]
+    fn concurrent_requests_on_a_hung_redis_all_time_out() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance.host.hangs.borrow_mut().extend([Call::Incr; 4]);
+        let requests = (0..4).map(|_| instance.respond(&Method::GET, "/count"));
+        for reply in join_all(requests.collect()) {
+            assert_timed_out(&reply);
+        }
+        assert_eq!(*instance.host.applied.borrow(), [1]);
+        assert_eq!(get(&instance, "/count").body, "Visit count: 2");
     }
 }

@@ -6,6 +6,7 @@
 mod classify;
 mod error;
 mod instance;
+mod race;
 mod reply;
 mod retry;
 mod routes;

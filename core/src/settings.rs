@@ -5,6 +5,7 @@
 //! WASIp2 instance reads them again for every request.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::error::Failure;
 
@@ -32,6 +33,8 @@ pub struct RedisTarget {
     pub username: String,
     pub password: Password,
     pub tls: bool,
+    /// How long a request waits for Redis to open a connection and answer, all told.
+    pub timeout: Duration,
 }
 
 /// The Redis password. Its `Debug` never shows the value and it has no `Display`, so it cannot leak
@@ -116,12 +119,18 @@ impl RedisTarget {
                 format!("{tls:?} is not true or false"),
             ));
         };
+        let timeout = get("redis_timeout").await?;
+        let Some(timeout) = parse_timeout(&timeout) else {
+            let reason = format!("{timeout:?} is not a duration from 1ms to 60s (e.g. 2s, 500ms)");
+            return Err(invalid("redis_timeout", reason));
+        };
         Ok(RedisTarget {
             host,
             port,
             username: get("redis_username").await?,
             password: Password::new(get("redis_password").await?),
             tls,
+            timeout,
         })
     }
 
@@ -147,6 +156,29 @@ impl RedisTarget {
         url.push_str(&self.address());
         url
     }
+}
+
+/// `500ms`, `2s` or `1.5s`, from 1 ms to 60 s; anything else is `None`.
+fn parse_timeout(text: &str) -> Option<Duration> {
+    let timeout = match text.strip_suffix("ms") {
+        Some(ms) => Duration::from_millis(digits(ms)?.parse().ok()?),
+        None => {
+            let seconds = text.strip_suffix('s')?;
+            let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
+            let fraction = digits(fraction)?;
+            let ms = (fraction.len() <= 3).then(|| format!("{fraction:0<3}"))?;
+            let ms: u64 = digits(whole)?.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?;
+            Duration::from_millis(ms)
+        }
+    };
+    (Duration::from_millis(1)..=Duration::from_secs(60))
+        .contains(&timeout)
+        .then_some(timeout)
+}
+
+/// `text` if it is one or more ASCII digits.
+fn digits(text: &str) -> Option<&str> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> Failure {
@@ -349,6 +381,33 @@ mod tests {
             "invalid setting redis_tls: \"maybe\" is not true or false"
         );
         assert!(!redis(parse_with(&[("redis_tls", "False")]).unwrap()).tls);
+    }
+
+    #[test]
+    fn timeouts_are_durations_from_1ms_to_60s() {
+        let timeout = |text: &str| redis(parse_with(&[("redis_timeout", text)]).unwrap()).timeout;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            redis(parse_with(&[]).unwrap()).timeout,
+            ms(2000),
+            "the default"
+        );
+        assert_eq!(timeout("500ms"), ms(500));
+        assert_eq!(timeout("1ms"), ms(1));
+        assert_eq!(timeout("1.5s"), ms(1500));
+        assert_eq!(timeout("0.25s"), ms(250));
+        assert_eq!(timeout("60s"), ms(60_000));
+        for bad in [
+            "", "2", "0s", "0ms", "61s", "60.001s", "1.0001s", "-1s", "1 s", "s", ".5s", "2m",
+            "1e3ms",
+        ] {
+            assert_eq!(
+                error_text(&[("redis_timeout", bad)]),
+                format!(
+                    "invalid setting redis_timeout: {bad:?} is not a duration from 1ms to 60s (e.g. 2s, 500ms)"
+                )
+            );
+        }
     }
 
     #[test]

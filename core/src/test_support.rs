@@ -59,6 +59,7 @@ pub fn default_variables() -> HashMap<&'static str, String> {
         ("redis_username", ""),
         ("redis_password", ""),
         ("redis_tls", "false"),
+        ("redis_timeout", "2s"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))

@@ -5,7 +5,7 @@
 //! settings and opens its store anew. All the logic is `counter-core`'s; this file is the edge:
 //! spin-sdk 5.2's calls behind [`Host`], and the reply handed to Spin.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -68,6 +68,16 @@ impl Host for Spin {
     /// The instance serves only this request, so blocking it holds up nothing else.
     async fn pause(&self, wait: Duration) {
         std::thread::sleep(wait);
+    }
+
+    /// Every spin-sdk 5.2 call blocks until Spin answers: no timer could interrupt one, so
+    /// none is raced against it (a hung Redis holds the request; see the README).
+    async fn time_limit(&self, _limit: Duration) {
+        std::future::pending::<()>().await;
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 }
 

@@ -67,6 +67,14 @@ pub fn bad_settings_name_the_variable(target: &Target) {
         ("redis_host", "", None),
         ("redis_key", "", None),
         ("redis_tls", "maybe", None),
+        (
+            "redis_timeout",
+            "2",
+            Some(
+                "invalid setting redis_timeout: \"2\" is not a duration from 1ms to 60s (e.g. 2s, 500ms)"
+                    .to_string(),
+            ),
+        ),
         ("counter_store", "foo", None),
     ];
     for (name, value, exact) in cases {

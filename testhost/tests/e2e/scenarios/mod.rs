@@ -6,6 +6,7 @@ mod auth;
 mod counting;
 mod durability;
 mod failures;
+mod hung;
 mod kv;
 mod manifest;
 mod outages;
@@ -85,4 +86,8 @@ pub const ALL: &[Registered] = scenarios![
     tls::tls_with_password_counts_exactly,
     tls::tls_untrusted_or_expired_certificate_is_named,
     tls::tls_against_plain_text_port_never_succeeds,
+    // issue 15: a hung Redis
+    hung::redis_hung_under_load,
+    hung::redis_hung_under_load_with_request_timeout(OnSpin4Runtimes),
+    hung::kv_redis_store_hung_under_load,
 ];

@@ -9,7 +9,7 @@ use crate::support::app::{App, AppOptions};
 use crate::support::http::{self, Method};
 use crate::support::load;
 use crate::support::redis_server::{RedisOptions, RedisServer};
-use crate::support::runtime::Target;
+use crate::support::runtime::{Edition, Target};
 use crate::support::tls::ServerCert;
 
 const PASSWORD: &str = "e2e-Tls-Secret-9c1d";
@@ -86,8 +86,9 @@ pub fn tls_untrusted_or_expired_certificate_is_named(target: &Target) {
 }
 
 /// `rediss://` to a plain-text port: Spin sends its TLS hello, Redis waits for the end of what
-/// it takes for a command, and neither ever answers: Spin sets no timeout on outbound Redis, so
-/// the request hangs. What must hold: no answer within 3 s is ever a success, and liveness stays.
+/// it takes for a command, and neither ever answers: Spin sets no timeout on outbound Redis. The
+/// Spin 4 edition's `redis_timeout` ends the request with a 503; the portable edition's request
+/// hangs. What must hold: never a success, and liveness stays.
 pub fn tls_against_plain_text_port_never_succeeds(target: &Target) {
     let redis = RedisServer::start_with(RedisOptions {
         requirepass: Some(PASSWORD.to_string()),
@@ -96,9 +97,18 @@ pub fn tls_against_plain_text_port_never_succeeds(target: &Target) {
     let app = App::start(target, &tls_app(&redis));
 
     let probe = http::agent(Duration::from_secs(3));
-    match http::send(&probe, Method::Get, &app.url("/count")) {
-        Err(ureq::Error::Timeout(_)) => {}
-        other => panic!("expected no answer within 3 s, got {other:?}"),
+    let outcome = http::send(&probe, Method::Get, &app.url("/count"));
+    match (target.edition, outcome) {
+        (Edition::Spin4, Ok(reply)) => {
+            let timed_out = format!(
+                "Redis at 127.0.0.1:{} did not answer within 2 s",
+                redis.port
+            );
+            reply.assert_text(503, &timed_out);
+            assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}");
+        }
+        (Edition::Portable, Err(ureq::Error::Timeout(_))) => {}
+        (_, other) => panic!("expected no success within 3 s, got {other:?}"),
     }
     app.get("/").assert_text(200, WELCOME);
     app.get("/healthz").assert_text(200, "ok");

@@ -18,7 +18,13 @@ pub fn build_editions() -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--locked", "--target", "wasm32-wasip1", "--release"])
+        .args([
+            "build",
+            "--locked",
+            "--target",
+            "wasm32-wasip1",
+            "--release",
+        ])
         .arg("--target-dir")
         .arg(root.join("target"));
     for package in PACKAGES {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::Trial;
 
@@ -23,6 +23,17 @@ pub struct LoadReport {
     pub errors: Vec<String>,
     /// 200 replies whose body was not `Visit count: N`.
     pub bad_bodies: Vec<String>,
+    /// Every request, in the order each client sent them.
+    pub timeline: Vec<Sent>,
+}
+
+/// One request of a load run: when it was sent, how long it took, and its answer.
+#[derive(Debug)]
+pub struct Sent {
+    pub at: Instant,
+    pub took: Duration,
+    pub status: Option<u16>,
+    pub body: String,
 }
 
 impl LoadReport {
@@ -33,11 +44,25 @@ impl LoadReport {
         self.counts.extend(other.counts);
         self.errors.extend(other.errors);
         self.bad_bodies.extend(other.bad_bodies);
+        self.timeline.extend(other.timeline);
     }
 
     /// Sends one `GET /count` and adds its outcome; returns its status, if it got one.
     pub fn send(&mut self, agent: &ureq::Agent, url: &str) -> Option<u16> {
-        self.record(http::send(agent, Method::Get, url))
+        let at = Instant::now();
+        let outcome = http::send(agent, Method::Get, url);
+        let (status, body) = match &outcome {
+            Ok(reply) => (Some(reply.status), reply.body.clone()),
+            Err(e) => (None, e.to_string()),
+        };
+        let took = at.elapsed();
+        self.timeline.push(Sent {
+            at,
+            took,
+            status,
+            body,
+        });
+        self.record(outcome)
     }
 
     /// Adds the outcome of one `GET /count`; returns its status, if it got one.

@@ -204,6 +204,23 @@ impl RedisServer {
         }
     }
 
+    /// `kill -STOP`: Redis hangs. The kernel still accepts connections on its port, but
+    /// nothing is read or answered until [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// `kill -CONT`: Redis goes on where it stopped.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        // SAFETY: plain kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    }
+
     /// Starts it again on the same port with the same dir (so the same AOF).
     pub fn restart(&mut self) {
         self.spawn()
@@ -213,6 +230,9 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.resume();
+        }
         self.kill9();
     }
 }
