@@ -56,9 +56,16 @@ pub fn str_at<'a>(value: &'a Value, path: &str) -> &'a str {
 /// The parts of spin.toml the deployment files must agree with.
 #[derive(Debug, Deserialize)]
 pub struct SpinManifest {
+    pub application: Application,
     pub variables: BTreeMap<String, SpinVariable>,
     pub trigger: SpinTriggers,
     pub component: BTreeMap<String, SpinComponent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Application {
+    /// Image tags are named after it.
+    pub version: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,11 +91,43 @@ pub struct SpinComponent {
     pub source: String,
 }
 
-/// The portable edition's manifest: what the image, compose and SpinKube deploy (the shim
-/// embeds Spin 3.6, which runs only the portable edition).
+/// The portable edition's manifest (spin-sdk 5.2, WASIp2: every shim, Spin 3 and 4).
 pub const PORTABLE: &str = "portable/spin.toml";
-/// The Spin 4 edition's manifest.
+/// The Spin 4 edition's manifest (spin-sdk 6, WASIp3: Spin 4, containerd-shim-spin v0.25+).
 pub const SPIN4: &str = "spin.toml";
+
+/// An edition as the deployment files name it.
+#[derive(Debug)]
+pub struct Edition {
+    /// The Dockerfile stage that builds its image, its image tag's suffix, its kustomize overlay
+    /// (`deploy/kubernetes/<name>`) and compose's `EDITION` value.
+    pub name: &'static str,
+    /// Its manifest, relative to the repository root.
+    pub manifest: &'static str,
+    /// The cargo package that builds its `.wasm`.
+    pub package: &'static str,
+}
+
+/// Both editions; the first is the default wherever one is chosen for the user.
+pub const EDITIONS: [Edition; 2] = [
+    Edition {
+        name: "spin4",
+        manifest: SPIN4,
+        package: "spin-redis-counter",
+    },
+    Edition {
+        name: "portable",
+        manifest: PORTABLE,
+        package: "spin-redis-counter-portable",
+    },
+];
+
+impl Edition {
+    /// The directory of its manifest in the repository (`""` for the root).
+    pub fn manifest_dir(&self) -> &'static str {
+        self.manifest.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+}
 
 impl SpinManifest {
     /// A manifest given relative to the repository root.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest, PORTABLE};
+use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest, EDITIONS};
 use serde_norway::Value;
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -116,9 +116,28 @@ fn wasm_profile_runs_the_image_through_the_spin_shim_next_to_redis() {
     assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_PORT"), "6379");
 }
 
+/// `EDITION` picks the image: the Dockerfile stage of that name, the Spin 4 edition unless set.
+#[test]
+fn wasm_profile_builds_the_spin4_edition_unless_edition_says_otherwise() {
+    let compose = yaml("docker-compose.yml");
+    let app = at(&compose, "services.app");
+    let choice = format!("${{EDITION:-{}}}", EDITIONS[0].name);
+    assert_eq!(EDITIONS[0].name, "spin4");
+    assert_eq!(str_at(app, "build.target"), choice);
+    assert_eq!(str_at(app, "image"), format!("spin-redis-counter:{choice}"));
+    let dockerfile = read("Dockerfile");
+    for edition in &EDITIONS {
+        assert!(
+            dockerfile.contains(&format!("\nFROM scratch AS {}\n", edition.name)),
+            "EDITION={} names no Dockerfile stage",
+            edition.name
+        );
+    }
+}
+
 #[test]
 fn wasm_profile_sets_only_variables_the_app_declares() {
-    let manifest = SpinManifest::load(PORTABLE);
+    let manifest = SpinManifest::load(EDITIONS[0].manifest);
     let compose = yaml("docker-compose.yml");
     let environment = at(&compose, "services.app.environment")
         .as_mapping()

@@ -1,8 +1,9 @@
-//! Dockerfile: the final `FROM scratch` stage lays the portable edition out the way
-//! containerd-shim-spin loads it: portable/spin.toml as /spin.toml, the .wasm at its `source`
-//! path resolved from /, and /runtime-config.toml, with the process argument the shim needs.
+//! Dockerfile: one `FROM scratch` stage per edition, named after it, lays that edition out the
+//! way containerd-shim-spin loads it: its own manifest as /spin.toml, its .wasm at that manifest's
+//! `source` path resolved from /, and /runtime-config.toml, with the process argument the shim
+//! needs. The last stage, what a build without `--target` makes, is the Spin 4 edition.
 
-use deploy_checks::{read, SpinManifest, PORTABLE};
+use deploy_checks::{read, Edition, SpinManifest, EDITIONS};
 
 /// One instruction of the Dockerfile: keyword (upper-case) and the rest of the line.
 #[derive(Debug)]
@@ -27,19 +28,33 @@ fn instructions() -> Vec<Instruction> {
         .collect()
 }
 
-/// The instructions of the last stage (from its FROM on).
-fn final_stage() -> Vec<Instruction> {
-    let all = instructions();
-    let start = all
-        .iter()
-        .rposition(|instruction| instruction.keyword == "FROM")
-        .expect("a FROM instruction");
-    all.into_iter().skip(start).collect()
+/// Every stage: the arguments of its FROM, and its instructions after it.
+fn stages() -> Vec<(String, Vec<Instruction>)> {
+    let mut stages: Vec<(String, Vec<Instruction>)> = Vec::new();
+    for instruction in instructions() {
+        match (instruction.keyword.as_str(), stages.last_mut()) {
+            ("FROM", _) => stages.push((instruction.arguments, Vec::new())),
+            (_, Some((_, body))) => body.push(instruction),
+            (_, None) => assert_eq!(instruction.keyword, "ARG", "only ARG may precede FROM"),
+        }
+    }
+    stages
 }
 
-/// `(source, destination, from-stage)` of every COPY in the final stage.
-fn copies() -> Vec<(String, String, Option<String>)> {
-    final_stage()
+/// The instructions of the image stage of `edition` (`FROM scratch AS <name>`).
+fn image_stage(edition: &Edition) -> Vec<Instruction> {
+    let from = format!("scratch AS {}", edition.name);
+    let mut found = stages().into_iter().filter(|(f, _)| *f == from);
+    let stage = found
+        .next()
+        .unwrap_or_else(|| panic!("no `FROM {from}` stage"));
+    assert!(found.next().is_none(), "two `FROM {from}` stages");
+    stage.1
+}
+
+/// `(source, destination, from-stage)` of every COPY in `stage`.
+fn copies(stage: &[Instruction]) -> Vec<(String, String, Option<String>)> {
+    stage
         .iter()
         .filter(|instruction| instruction.keyword == "COPY")
         .map(|instruction| {
@@ -63,74 +78,99 @@ fn copies() -> Vec<(String, String, Option<String>)> {
 }
 
 #[test]
-fn final_stage_is_scratch_with_the_shims_process_argument() {
-    let stage = final_stage();
-    assert_eq!(stage[0].arguments, "scratch");
-    let cmd: Vec<&Instruction> = stage
-        .iter()
-        .filter(|instruction| instruction.keyword == "CMD")
-        .collect();
-    assert_eq!(cmd.len(), 1);
-    assert_eq!(cmd[0].arguments, r#"["/"]"#);
-    assert!(
-        !stage
-            .iter()
-            .any(|instruction| instruction.keyword == "ENTRYPOINT"),
-        "the shim takes the app from /spin.toml, not from an entrypoint"
-    );
+fn a_build_without_target_makes_the_spin4_image() {
+    let stages = stages();
+    let (last, _) = stages.last().expect("a stage");
+    assert_eq!(last, &format!("scratch AS {}", EDITIONS[0].name));
+    assert_eq!(EDITIONS[0].manifest, "spin.toml");
 }
 
 #[test]
-fn wasm_lands_at_the_manifests_source_path() {
-    let manifest = SpinManifest::load(PORTABLE);
-    assert!(
-        !manifest.wasm_source().starts_with('/'),
-        "source is relative to the manifest"
-    );
-    // In the image the manifest is /spin.toml; in the build stage it is portable/spin.toml.
-    let in_image = manifest.wasm_in("");
-    let in_build = manifest.wasm_in("portable");
-    let wasm_copies: Vec<_> = copies()
-        .into_iter()
-        .filter(|(from, _, _)| from.ends_with(".wasm"))
-        .collect();
-    assert_eq!(wasm_copies.len(), 1, "one .wasm in the image");
-    let (from, to, stage) = &wasm_copies[0];
-    assert_eq!(to, &format!("/{in_image}"));
-    assert_eq!(stage.as_deref(), Some("build"));
-    let file_name = in_build.rsplit('/').next().unwrap();
-    assert_eq!(from, &format!("/out/{file_name}"));
+fn every_image_is_scratch_with_the_shims_process_argument() {
+    for edition in &EDITIONS {
+        let stage = image_stage(edition);
+        let cmd: Vec<&Instruction> = stage
+            .iter()
+            .filter(|instruction| instruction.keyword == "CMD")
+            .collect();
+        assert_eq!(cmd.len(), 1, "{edition:?}");
+        assert_eq!(cmd[0].arguments, r#"["/"]"#);
+        assert!(
+            !stage
+                .iter()
+                .any(|instruction| instruction.keyword == "ENTRYPOINT"),
+            "the shim takes the app from /spin.toml, not from an entrypoint"
+        );
+    }
+}
 
-    // The build stage builds exactly that file with the manifest's own build command.
+#[test]
+fn each_image_holds_its_editions_wasm_at_its_manifests_source_path() {
     let build = instructions()
         .into_iter()
         .find(|instruction| {
             instruction.keyword == "RUN" && instruction.arguments.contains("cargo build")
         })
         .expect("a cargo build in the build stage");
-    assert!(build.arguments.contains(
-        "cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter-portable"
-    ));
-    assert!(build.arguments.contains(&format!("cp {in_build} /out/")));
+    let packages: Vec<String> = EDITIONS
+        .iter()
+        .map(|e| format!("-p {}", e.package))
+        .collect();
+    assert!(
+        build.arguments.contains(&format!(
+            "cargo build --locked --target wasm32-wasip1 --release {}",
+            packages.join(" ")
+        )),
+        "the build stage builds both editions: {}",
+        build.arguments
+    );
+    for edition in &EDITIONS {
+        let manifest = SpinManifest::load(edition.manifest);
+        assert!(
+            !manifest.wasm_source().starts_with('/'),
+            "source is relative to the manifest"
+        );
+        // In the image the manifest is /spin.toml; in the build stage it is where it is in git.
+        let in_image = manifest.wasm_in("");
+        let in_build = manifest.wasm_in(edition.manifest_dir());
+        let wasm_copies: Vec<_> = copies(&image_stage(edition))
+            .into_iter()
+            .filter(|(from, _, _)| from.ends_with(".wasm"))
+            .collect();
+        assert_eq!(
+            wasm_copies.len(),
+            1,
+            "one .wasm in the {} image",
+            edition.name
+        );
+        let (from, to, stage) = &wasm_copies[0];
+        assert_eq!(to, &format!("/{in_image}"));
+        assert_eq!(stage.as_deref(), Some("build"));
+        let file_name = in_build.rsplit('/').next().unwrap();
+        assert_eq!(from, &format!("/out/{file_name}"));
+        assert!(build.arguments.contains(&format!("cp {in_build} /out/")));
+    }
 }
 
 #[test]
-fn manifest_and_runtime_config_land_where_the_shim_reads_them() {
-    let copies = copies();
-    let find = |destination: &str| {
-        copies
-            .iter()
-            .find(|(_, to, _)| to == destination)
-            .unwrap_or_else(|| panic!("nothing is copied to {destination}"))
-    };
-    assert_eq!(
-        find("/spin.toml"),
-        &(PORTABLE.into(), "/spin.toml".into(), None)
-    );
-    let (runtime_config, _, stage) = find("/runtime-config.toml");
-    assert_eq!(runtime_config, "deploy/docker/runtime-config.toml");
-    assert_eq!(stage, &None);
-    toml::from_str::<toml::Table>(&read(runtime_config)).expect("the runtime config parses");
+fn each_image_holds_its_own_manifest_and_the_runtime_config() {
+    for edition in &EDITIONS {
+        let copies = copies(&image_stage(edition));
+        let find = |destination: &str| {
+            copies
+                .iter()
+                .find(|(_, to, _)| to == destination)
+                .unwrap_or_else(|| panic!("nothing is copied to {destination}"))
+        };
+        assert_eq!(
+            find("/spin.toml"),
+            &(edition.manifest.into(), "/spin.toml".into(), None)
+        );
+        let (runtime_config, _, stage) = find("/runtime-config.toml");
+        assert_eq!(runtime_config, "deploy/docker/runtime-config.toml");
+        assert_eq!(stage, &None);
+        toml::from_str::<toml::Table>(&read(runtime_config)).expect("the runtime config parses");
+    }
 }
 
 #[test]

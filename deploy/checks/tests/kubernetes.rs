@@ -1,14 +1,18 @@
-//! deploy/kubernetes: the SpinApp agrees with spin.toml (variables, routes), the password only
-//! ever comes from the Secret, Redis is durable, on one port everywhere, and reachable only from
-//! the app's pods.
+//! deploy/kubernetes: one overlay per edition over a shared base, each deploying the image of its
+//! own edition, and no default; the SpinApp agrees with spin.toml (variables, routes), the
+//! password only ever comes from the Secret, Redis is durable, on one port everywhere, and
+//! reachable only from the app's pods.
 
 use std::collections::BTreeMap;
 
-use deploy_checks::{at, read, str_at, yaml, yaml_documents, SpinManifest, PORTABLE};
+use deploy_checks::{
+    at, read, repo_root, str_at, yaml, yaml_documents, SpinManifest, EDITIONS, PORTABLE,
+};
 use serde::Deserialize;
 use serde_norway::Value;
 
-const DIR: &str = "deploy/kubernetes";
+/// What both editions deploy alike.
+const DIR: &str = "deploy/kubernetes/base";
 
 /// The SpinApp fields this deployment uses, spelled as in spin-operator's
 /// api/v1alpha1/spinapp_types.go. Unknown fields are rejected, so a misspelt field (which the
@@ -265,7 +269,10 @@ fn spin_app_runs_three_replicas_on_the_spin_shim_with_resource_limits() {
     assert_eq!(app.metadata.name, "spin-redis-counter");
     assert_eq!(app.spec.executor, "containerd-shim-spin");
     assert_eq!(app.spec.replicas, 3);
-    assert_eq!(app.spec.image, "spin-redis-counter:0.1.0");
+    assert_eq!(
+        app.spec.image, "spin-redis-counter",
+        "the base names no edition: its overlays set the tag"
+    );
     for (kind, values) in [
         ("limits", &app.spec.resources.limits),
         ("requests", &app.spec.resources.requests),
@@ -273,6 +280,88 @@ fn spin_app_runs_three_replicas_on_the_spin_shim_with_resource_limits() {
         let keys: Vec<&str> = values.keys().map(String::as_str).collect();
         assert_eq!(keys, ["cpu", "memory"], "resources.{kind}");
     }
+}
+
+/// An overlay: `deploy/kubernetes/<edition>/kustomization.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Overlay {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    resources: Vec<String>,
+    images: Vec<ImageTag>,
+    patches: Vec<Patch>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ImageTag {
+    name: String,
+    new_tag: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    target: PatchTarget,
+    patch: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct PatchTarget {
+    kind: String,
+    name: String,
+}
+
+#[test]
+fn each_overlay_deploys_the_base_with_its_own_editions_image_and_says_which() {
+    for edition in &EDITIONS {
+        let file = format!("deploy/kubernetes/{}/kustomization.yaml", edition.name);
+        let overlay: Overlay = serde_norway::from_str(&read(&file))
+            .unwrap_or_else(|err| panic!("{file} has only the expected fields: {err}"));
+        assert_eq!(overlay.api_version, "kustomize.config.k8s.io/v1beta1");
+        assert_eq!(overlay.kind, "Kustomization");
+        assert_eq!(overlay.resources, ["../base"], "{file}");
+        // The tag the Dockerfile's stage of that name and `spin registry push` are documented to
+        // make: the app's version, then the edition.
+        let version = SpinManifest::load(edition.manifest).application.version;
+        assert_eq!(
+            overlay.images,
+            [ImageTag {
+                name: "spin-redis-counter".into(),
+                new_tag: format!("{version}-{}", edition.name),
+            }],
+            "{file}"
+        );
+        let [patch] = &overlay.patches[..] else {
+            panic!("{file}: one patch, the SpinApp's annotations");
+        };
+        assert_eq!(
+            patch.target,
+            PatchTarget {
+                kind: "SpinApp".into(),
+                name: "spin-redis-counter".into()
+            }
+        );
+        let operations: Value = serde_norway::from_str(&patch.patch).expect("a JSON patch");
+        let annotations = &operations[0]["value"];
+        assert_eq!(str_at(&operations[0], "path"), "/metadata/annotations");
+        assert_eq!(
+            str_at(annotations, "spin-redis-counter/edition"),
+            edition.name
+        );
+        str_at(annotations, "spin-redis-counter/needs-shim");
+    }
+}
+
+#[test]
+fn no_edition_is_deployed_by_default() {
+    // Many clusters still run shims older than v0.25, where the Spin 4 image never gets ready:
+    // the user picks an overlay, knowingly.
+    let top = repo_root().join("deploy/kubernetes/kustomization.yaml");
+    assert!(!top.exists(), "{} picks an edition silently", top.display());
 }
 
 #[test]
