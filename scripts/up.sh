@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the app on http://127.0.0.1:5001 with a persistent Redis, building it first.
 #
-# The edition follows `spin --version`: Spin 4 runs the Spin 4 edition (spin.toml), with
-# --request-timeout so that a request the store never answers fails instead of waiting forever;
-# Spin 3 runs the portable edition (portable/spin.toml), where Spin has no such timeout.
+# The edition follows `spin --version`: Spin 4 runs the Spin 4 edition (spin.toml), whose Redis
+# calls redis_timeout bounds, with --request-timeout so that a key-value call (counter_store=kv,
+# which nothing in the component can bound) fails instead of waiting forever; Spin 3 runs the
+# portable edition (portable/spin.toml), where Spin has no such timeout. deploy/README.md has the
+# same choice for every other runtime.
 #
 # Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
 # local redis-server with AOF in .data/redis (started here, stopped on exit, data kept); else no

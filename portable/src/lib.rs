@@ -1,5 +1,6 @@
 //! The portable edition: spin-sdk 5.2, `#[http_component]`, WASIp2 through the preview1 adapter.
-//! It runs on Spin 3.x and 4.x, containerd-shim-spin (Spin 3.6 inside), SpinKube and Spin clouds.
+//! It runs on Spin 3.x and 4.x, containerd-shim-spin up to v0.24 (Spin 3.6 inside), and so on
+//! SpinKube clusters with an older shim, and Fermyon Cloud.
 //!
 //! Spin gives a WASIp2 handler a fresh instance for every request, so each request reads its
 //! settings and opens its store anew. All the logic is `counter-core`'s; this file is the edge:
