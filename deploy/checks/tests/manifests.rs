@@ -48,7 +48,7 @@ fn each_build_command_builds_its_edition() {
     };
     assert_eq!(
         command(SPIN4),
-        "cargo build --target wasm32-wasip1 --release"
+        "cargo build --target wasm32-wasip1 --release -p spin-redis-counter"
     );
     assert_eq!(
         command(PORTABLE),
