@@ -67,6 +67,14 @@ impl Host for Spin {
         }
     }
 
+    async fn redis_get(
+        &self,
+        connection: &Connection,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, RedisError> {
+        connection.get(key).await.map_err(redis_error)
+    }
+
     async fn kv_open(&self, label: &str) -> Result<store::Bucket, KvError> {
         store::open(label).map_err(kv_error)
     }

@@ -1,7 +1,9 @@
 //! Spin's answers to outbound Redis and key-value calls -> the [`Failure`] the user can act on.
 //!
-//! Spin reports most failures as free text (see SPIN-FACTS), so [`classify`] reads that text. The
-//! error shapes are Spin's WIT variants, mirrored here so both editions' SDK types map onto them.
+//! Spin reports almost every failure as free text (`error::other`), so classification reads that
+//! text, through one table: [`TABLE`], one row per text, each naming where the text comes from.
+//! The texts themselves are in [`spin_says`], verbatim as Spin 4.0.2 and 3.6.3 return them; the
+//! test host's tests reproduce them from its own Redis client, so table and host cannot drift.
 
 use crate::error::Failure;
 use crate::settings::RedisTarget;
@@ -26,6 +28,84 @@ pub enum KvError {
     Other(String),
 }
 
+/// What Spin's outbound Redis and key-value store answer, verbatim, as the component receives it
+/// (all in `error::other`). Spin formats a `redis::RedisError` (redis-rs 0.32) with `to_string()`.
+pub mod spin_says {
+    /// redis-rs's connect, from the OS (ECONNREFUSED): nothing listens on the port.
+    pub const REFUSED: &str = "Connection refused (os error 111)";
+    /// redis-rs's connect, from the OS (ECONNRESET): e.g. a plain-text client on a TLS port.
+    pub const RESET: &str = "Connection reset by peer (os error 104)";
+    /// redis-rs's resolver, from getaddrinfo (EAI_NONAME).
+    pub const UNKNOWN_HOST: &str =
+        "failed to lookup address information: Name or service not known";
+    /// redis-rs's `closed_connection_error`: the connection's driver had stopped, or the socket
+    /// closed with the command in flight (it may have been applied).
+    pub const BROKEN_PIPE: &str = "broken pipe";
+    /// Redis's NOAUTH reply to a command on a connection that did not authenticate.
+    pub const NOAUTH: &str = "NOAUTH: Authentication required.";
+    /// redis-rs's AuthenticationFailed, when Redis refuses AUTH while connecting.
+    pub const WRONG_PASSWORD: &str = "Password authentication failed- AuthenticationFailed";
+    /// Redis's ERR reply to INCR on a value that is not an integer (redis-rs ResponseError).
+    pub const NOT_AN_INTEGER: &str = "An error was signalled by the server - ResponseError: value is not an integer or out of range";
+    /// Redis Cluster's MOVED reply (redis-rs ErrorKind::Moved): another node owns the key's slot.
+    pub const MOVED: &str = "An error was signalled by the server - Moved: 12263 127.0.0.1:7103";
+    /// Spin's outbound-networking: the allow-list template did not resolve to a valid host.
+    pub const INVALID_ALLOWED_PORT: &str = "Invalid allowed host port \"abc\"";
+    /// OpenSSL through native-tls: the server's certificate chain is not trusted.
+    pub const UNTRUSTED_CERTIFICATE: &str = "TLS error - IoError: error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:1889: (self-signed certificate in certificate chain)";
+    /// Spin's SQLite key-value store (rusqlite) while another connection holds the lock.
+    pub const SQLITE_BUSY: &str = "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))";
+}
+
+/// What a row of [`TABLE`] says a text means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    PasswordRequired,
+    CredentialsRejected,
+    NotAnInteger,
+    /// A Redis Cluster node that does not serve the key: `MOVED`/`ASK` name the owner.
+    ClusterRedirect,
+    /// A Redis Cluster node that cannot serve the key's slot at all.
+    ClusterDown,
+    Tls,
+    Busy,
+    NotAllowed,
+    Unavailable,
+}
+
+/// Spin's error texts -> what they mean, first match wins: one row per text, its comment saying
+/// where the text comes from. Rows with a more specific text come first: a TLS failure can
+/// mention a reset, a server reply can mention anything.
+const TABLE: &[(&str, Meaning)] = &[
+    ("NOAUTH", Meaning::PasswordRequired), // Redis: NOAUTH reply, no password sent
+    ("WRONGPASS", Meaning::CredentialsRejected), // Redis 6+: WRONGPASS reply to AUTH
+    ("AuthenticationFailed", Meaning::CredentialsRejected), // redis-rs: AuthenticationFailed while connecting
+    ("invalid username-password", Meaning::CredentialsRejected), // Redis 6+: WRONGPASS text
+    ("not an integer", Meaning::NotAnInteger), // Redis: ERR reply to INCR/INCRBY (redis-rs ResponseError)
+    ("- Moved: ", Meaning::ClusterRedirect),   // Redis Cluster: MOVED (redis-rs ErrorKind::Moved)
+    ("- Ask: ", Meaning::ClusterRedirect), // Redis Cluster: ASK during a slot migration (redis-rs ErrorKind::Ask)
+    ("ClusterDown", Meaning::ClusterDown), // Redis Cluster: CLUSTERDOWN (redis-rs ErrorKind::ClusterDown)
+    ("CLUSTERDOWN", Meaning::ClusterDown), // Redis Cluster: CLUSTERDOWN reply text
+    ("TLS error", Meaning::Tls),           // redis-rs: native-tls handshake failure
+    ("SSL routines", Meaning::Tls),        // OpenSSL error string
+    ("certificate verify failed", Meaning::Tls), // OpenSSL: untrusted or expired certificate
+    ("DatabaseBusy", Meaning::Busy),       // Spin's SQLite store: rusqlite SQLITE_BUSY
+    ("DatabaseLocked", Meaning::Busy),     // Spin's SQLite store: rusqlite SQLITE_LOCKED
+    ("database is locked", Meaning::Busy), // SQLite: SQLITE_BUSY text
+    ("database table is locked", Meaning::Busy), // SQLite: SQLITE_LOCKED text
+    ("Invalid allowed host", Meaning::NotAllowed), // Spin outbound-networking: allow-list template not a host
+    ("Connection refused", Meaning::Unavailable),  // OS: ECONNREFUSED (os error 111)
+    ("Connection reset", Meaning::Unavailable),    // OS: ECONNRESET (os error 104)
+    ("Connection aborted", Meaning::Unavailable),  // OS: ECONNABORTED (os error 103)
+    ("No route to host", Meaning::Unavailable),    // OS: EHOSTUNREACH (os error 113)
+    ("Network is unreachable", Meaning::Unavailable), // OS: ENETUNREACH (os error 101)
+    ("timed out", Meaning::Unavailable),           // OS: ETIMEDOUT (os error 110)
+    ("failed to lookup address", Meaning::Unavailable), // redis-rs: getaddrinfo failed (unknown host, DNS down)
+    ("broken pipe", Meaning::Unavailable),              // redis-rs: closed_connection_error
+    ("Broken pipe", Meaning::Unavailable),              // OS: EPIPE (os error 32)
+    ("onnection closed", Meaning::Unavailable), // redis-rs: Connection closed / connection closed by server
+];
+
 pub fn redis_name(target: &RedisTarget) -> String {
     format!("Redis at {}", target.address())
 }
@@ -34,10 +114,11 @@ pub fn redis_failure(target: &RedisTarget, error: RedisError, key: &str) -> Fail
     let store = redis_name(target);
     let message = match error {
         RedisError::InvalidAddress => {
-            return Failure::Unavailable {
-                store,
-                cause: "not allowed by allowed_outbound_hosts in spin.toml".into(),
-            }
+            let cause = format!(
+                "list {} there, or set redis_host and redis_port to what it lists",
+                target.allowed_host()
+            );
+            return Failure::NotAllowed { store, cause };
         }
         RedisError::TooManyConnections => {
             return Failure::Unavailable {
@@ -76,128 +157,174 @@ fn scrub(message: String, password: &str) -> String {
     }
 }
 
-/// Turns a store's error text into the failure the user can act on.
+/// Turns a store's error text into the failure the user can act on, by the first row of
+/// [`TABLE`] that matches; a text no row knows is the store's own answer, passed on as it is.
 fn classify(store: String, message: String, key: &str) -> Failure {
-    const UNREACHABLE: &[&str] = &[
-        "Connection refused",
-        "Connection reset",
-        "failed to lookup address",
-        "Name or service not known",
-        "No route to host",
-        "Network is unreachable",
-        "timed out",
-        "Broken pipe",
-        "broken pipe",
-        "os error",
-        "Invalid allowed host",
-        "Connection closed",
-        "connection closed",
-    ];
-    const TLS: &[&str] = &["TLS error", "SSL routines", "certificate verify failed"];
-    const BUSY: &[&str] = &[
-        "DatabaseBusy",
-        "DatabaseLocked",
-        "database is locked",
-        "database table is locked",
-    ];
-    if message.contains("NOAUTH") {
-        Failure::PasswordRequired
-    } else if [
-        "WRONGPASS",
-        "AuthenticationFailed",
-        "invalid username-password",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
-    {
-        Failure::CredentialsRejected
-    } else if message.contains("not an integer") {
-        Failure::NotAnInteger { key: key.into() }
-    } else if TLS.iter().any(|m| message.contains(m)) {
-        Failure::Tls {
+    let Some(&(_, means)) = TABLE.iter().find(|(text, _)| message.contains(text)) else {
+        return Failure::Store { store, message };
+    };
+    let key = key.to_string();
+    match means {
+        Meaning::PasswordRequired => Failure::PasswordRequired,
+        Meaning::CredentialsRejected => Failure::CredentialsRejected,
+        Meaning::NotAnInteger => Failure::NotAnInteger { key },
+        Meaning::ClusterRedirect => {
+            // `... - Moved: <slot> <host:port>`: the owner is the last word.
+            let owner = message.split_whitespace().last().unwrap_or_default();
+            let detail = format!("the key's slot is served by {owner}");
+            Failure::ClusterNode { store, key, detail }
+        }
+        Meaning::ClusterDown => {
+            let detail = format!("the cluster cannot serve its slot: {message}");
+            Failure::ClusterNode { store, key, detail }
+        }
+        Meaning::Tls => Failure::Tls {
             store,
             cause: message,
-        }
-    } else if BUSY.iter().any(|m| message.contains(m)) {
-        Failure::Busy {
+        },
+        Meaning::Busy => Failure::Busy {
             store,
             cause: message,
-        }
-    } else if UNREACHABLE.iter().any(|m| message.contains(m)) {
-        Failure::Unavailable {
+        },
+        Meaning::NotAllowed => Failure::NotAllowed {
+            store,
+            cause: format!(
+                "{message}; it is templated from redis_host and redis_port, which must give a \
+                 host:port"
+            ),
+        },
+        Meaning::Unavailable => Failure::Unavailable {
             store,
             cause: message,
-        }
-    } else {
-        Failure::Store { store, message }
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::spin_says::*;
     use super::*;
+    use http::StatusCode;
+
+    const REDIS: &str = "Redis at h:1";
 
     fn classify_redis(message: &str) -> Failure {
-        classify("Redis at h:1".into(), message.into(), "visits")
+        classify(REDIS.into(), message.into(), "visits")
+    }
+
+    /// Every verbatim text, with the status and body the user gets for it.
+    #[test]
+    fn each_text_spin_returns_gets_its_own_status_and_words() {
+        let cases: &[(&str, StatusCode, &str)] = &[
+            (REFUSED, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: Connection refused (os error 111)"),
+            (RESET, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: Connection reset by peer (os error 104)"),
+            (UNKNOWN_HOST, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: failed to lookup address information: Name or service not known"),
+            (BROKEN_PIPE, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: broken pipe"),
+            (NOAUTH, StatusCode::INTERNAL_SERVER_ERROR, "Redis requires a password: set redis_password"),
+            (WRONG_PASSWORD, StatusCode::INTERNAL_SERVER_ERROR, "Redis rejected the credentials: check redis_username and redis_password"),
+            (NOT_AN_INTEGER, StatusCode::INTERNAL_SERVER_ERROR, "key 'visits' does not hold an integer; fix or delete it in Redis"),
+            (MOVED, StatusCode::INTERNAL_SERVER_ERROR, "Redis at h:1 is a Redis Cluster node that does not serve key 'visits' (the key's slot is served by 127.0.0.1:7103): point redis_host and redis_port at that node, or at a cluster-aware proxy"),
+            (INVALID_ALLOWED_PORT, StatusCode::INTERNAL_SERVER_ERROR, "Redis at h:1 is not allowed by allowed_outbound_hosts in spin.toml: Invalid allowed host port \"abc\"; it is templated from redis_host and redis_port, which must give a host:port"),
+        ];
+        for &(text, status, body) in cases {
+            let failure = classify_redis(text);
+            assert_eq!(
+                (failure.status(), failure.to_string().as_str()),
+                (status, body),
+                "{text}"
+            );
+            let retry = (status == StatusCode::SERVICE_UNAVAILABLE).then_some("1");
+            assert_eq!(failure.retry_after(), retry, "{text}");
+        }
+        let untrusted = classify_redis(UNTRUSTED_CERTIFICATE);
+        assert_eq!(
+            untrusted,
+            Failure::Tls {
+                store: REDIS.into(),
+                cause: UNTRUSTED_CERTIFICATE.into()
+            }
+        );
+        let busy = classify(
+            "key-value store 'default'".into(),
+            SQLITE_BUSY.into(),
+            "visits",
+        );
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(matches!(busy, Failure::Busy { .. }));
     }
 
     #[test]
-    fn spin_messages_map_to_specific_failures() {
-        let unavailable = |cause: &str| Failure::Unavailable {
-            store: "Redis at h:1".into(),
-            cause: cause.into(),
+    fn other_cluster_answers_name_the_key_and_what_to_do() {
+        let ask =
+            classify_redis("An error was signalled by the server - Ask: 12263 127.0.0.1:7104");
+        assert!(
+            ask.to_string()
+                .contains("(the key's slot is served by 127.0.0.1:7104)"),
+            "{ask}"
+        );
+        let down = classify_redis(
+            "An error was signalled by the server - ClusterDown: Hash slot not served",
+        );
+        assert_eq!(
+            down.to_string(),
+            "Redis at h:1 is a Redis Cluster node that does not serve key 'visits' (the cluster cannot serve its slot: An error was signalled by the server - ClusterDown: Hash slot not served): point redis_host and redis_port at that node, or at a cluster-aware proxy"
+        );
+        assert_eq!(down.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn an_allow_list_refusal_is_a_configuration_error() {
+        let target = RedisTarget {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            username: String::new(),
+            password: crate::settings::Password::new("s3cret".into()),
+            tls: true,
+            timeout: std::time::Duration::from_secs(2),
         };
-        for cause in [
-            "Connection refused (os error 111)",
-            "failed to lookup address information: Name or service not known",
-            "Invalid allowed host port \"abc\"",
-            "Invalid allowed host \":x@h\"",
-            "broken pipe",
+        let failure = redis_failure(&target, RedisError::InvalidAddress, "visits");
+        assert_eq!(failure.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(failure.retry_after(), None);
+        assert_eq!(
+            failure.to_string(),
+            "Redis at 127.0.0.1:6379 is not allowed by allowed_outbound_hosts in spin.toml: list rediss://127.0.0.1:6379 there, or set redis_host and redis_port to what it lists"
+        );
+    }
+
+    #[test]
+    fn only_known_texts_are_classified() {
+        // An OS error no row names is the store's answer, not a guess at "unavailable".
+        for text in [
+            "ERR unknown command",
+            "Permission denied (os error 13)",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
         ] {
-            assert_eq!(classify_redis(cause), unavailable(cause));
+            assert_eq!(
+                classify_redis(text),
+                Failure::Store {
+                    store: REDIS.into(),
+                    message: text.into()
+                }
+            );
         }
-        let busy = |cause: &str| Failure::Busy {
-            store: "key-value store 'default'".into(),
-            cause: cause.into(),
-        };
-        for cause in [
-            "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))",
-            "SqliteFailure(Error { code: DatabaseLocked, extended_code: 6 }, Some(\"database table is locked\"))",
-        ] {
-            let store = "key-value store 'default'".to_string();
-            assert_eq!(classify(store, cause.into(), "visits"), busy(cause));
+        // WRONGTYPE is not WRONGPASS.
+        assert_ne!(classify_redis("WRONGTYPE x"), Failure::CredentialsRejected);
+    }
+
+    #[test]
+    fn rows_are_ordered_specific_first() {
+        // A TLS failure that ends in a reset is a TLS failure.
+        let tls_reset = "TLS error - IoError: Connection reset by peer (os error 104)";
+        assert!(matches!(classify_redis(tls_reset), Failure::Tls { .. }));
+        // No row's text is found inside an earlier row's, which would make the later unreachable.
+        for (i, (later, _)) in TABLE.iter().enumerate() {
+            for (earlier, _) in &TABLE[..i] {
+                assert!(
+                    !later.contains(earlier),
+                    "{later:?} can never match: {earlier:?} comes first"
+                );
+            }
         }
-        let untrusted = "TLS error - IoError: error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:1889: (self-signed certificate in certificate chain)";
-        assert_eq!(
-            classify_redis(untrusted),
-            Failure::Tls {
-                store: "Redis at h:1".into(),
-                cause: untrusted.into()
-            }
-        );
-        assert_eq!(
-            classify_redis("NOAUTH: Authentication required."),
-            Failure::PasswordRequired
-        );
-        assert_eq!(
-            classify_redis("Password authentication failed- AuthenticationFailed"),
-            Failure::CredentialsRejected
-        );
-        assert_eq!(
-            classify_redis("WRONGPASS invalid username-password pair or user is disabled."),
-            Failure::CredentialsRejected
-        );
-        assert_eq!(
-            classify_redis("An error was signalled by the server - ResponseError: value is not an integer or out of range"),
-            Failure::NotAnInteger { key: "visits".into() }
-        );
-        assert_eq!(
-            classify_redis("ERR unknown command"),
-            Failure::Store {
-                store: "Redis at h:1".into(),
-                message: "ERR unknown command".into()
-            }
-        );
     }
 
     #[test]

@@ -14,8 +14,19 @@ pub enum Failure {
     InvalidSetting { name: &'static str, reason: String },
     /// Spin could not give the component a variable (undeclared, provider error).
     VariableUnreadable { name: &'static str, detail: String },
-    /// The store cannot be reached now; retrying later may work.
+    /// The store cannot be reached now (refused, reset, unknown host, a dropped connection):
+    /// a passing condition, so retrying later may work.
     Unavailable { store: String, cause: String },
+    /// Spin refused the connection: the allow-list in spin.toml does not let it through. A
+    /// configuration error, which no retry fixes.
+    NotAllowed { store: String, cause: String },
+    /// A Redis Cluster node that does not serve the key (it answered MOVED, ASK or
+    /// CLUSTERDOWN): the variables must name the node that owns the key, or a cluster proxy.
+    ClusterNode {
+        store: String,
+        key: String,
+        detail: String,
+    },
     /// Redis did not answer within `redis_timeout`: the connection was dropped, and the call
     /// (which may still be applied) is not sent again.
     TimedOut { store: String, after: Duration },
@@ -67,6 +78,15 @@ impl fmt::Display for Failure {
                 }
             }
             Failure::Busy { store, cause } => write!(f, "{store} is busy: {cause}"),
+            Failure::NotAllowed { store, cause } => write!(
+                f,
+                "{store} is not allowed by allowed_outbound_hosts in spin.toml: {cause}"
+            ),
+            Failure::ClusterNode { store, key, detail } => write!(
+                f,
+                "{store} is a Redis Cluster node that does not serve key '{key}' ({detail}): \
+                 point redis_host and redis_port at that node, or at a cluster-aware proxy"
+            ),
             Failure::Tls { store, cause } => write!(
                 f,
                 "TLS with {store} failed: {cause}; check redis_tls and redis_port, and that Spin \
@@ -136,6 +156,15 @@ mod tests {
             Failure::PasswordRequired,
             Failure::CredentialsRejected,
             Failure::NotAnInteger { key: "k".into() },
+            Failure::NotAllowed {
+                store: "Redis at h:1".into(),
+                cause: "x".into(),
+            },
+            Failure::ClusterNode {
+                store: "Redis at h:1".into(),
+                key: "k".into(),
+                detail: "x".into(),
+            },
             Failure::Store {
                 store: "Redis at h:1".into(),
                 message: "x".into(),

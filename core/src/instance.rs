@@ -45,6 +45,12 @@ pub trait Host: Variables {
         -> Result<i64, RedisError>;
     /// Sends `PING`; returns the reply as text, `PONG` when all is well.
     async fn redis_ping(&self, connection: &Self::Connection) -> Result<String, RedisError>;
+    /// `GET key`: the value, if the key exists.
+    async fn redis_get(
+        &self,
+        connection: &Self::Connection,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, RedisError>;
     async fn kv_open(&self, label: &str) -> Result<Self::Bucket, KvError>;
     /// Adds one to `key`, atomically, and returns the new value.
     async fn kv_increment(&self, bucket: &Self::Bucket, key: &str) -> Result<i64, KvError>;
@@ -137,14 +143,18 @@ impl<H: Host> Instance<H> {
         let settings = self.settings().await?;
         let key = settings.key.as_str();
         match &settings.store {
+            // Reading the key, not only a PING: what stops an INCR (a Redis Cluster node that
+            // does not own the key, a value that is not an integer) stops readiness too.
             Store::Redis(target) => {
-                let ping = async |c: &H::Connection| self.host.redis_ping(c).await;
-                match self.on_redis(target, key, ping).await?.as_str() {
-                    "PONG" => Ok(()),
-                    other => Err(Failure::Store {
-                        store: redis_name(target),
-                        message: format!("unexpected reply to PING: {other}"),
-                    }),
+                let read = async |c: &H::Connection| self.host.redis_get(c, key).await;
+                match self.on_redis(target, key, read).await? {
+                    Some(value)
+                        if std::str::from_utf8(&value).is_ok_and(|v| v.parse::<i64>().is_ok()) =>
+                    {
+                        Ok(())
+                    }
+                    Some(_) => Err(Failure::NotAnInteger { key: key.into() }),
+                    None => Ok(()),
                 }
             }
             Store::KeyValue => {
@@ -323,6 +333,7 @@ mod tests {
         Open,
         Incr,
         Ping,
+        Get,
     }
 
     /// The fake host's monotonic clock: it moves only when a test or a timer moves it.
@@ -354,6 +365,9 @@ mod tests {
         call_failures: RefCell<VecDeque<String>>,
         pauses: RefCell<Vec<Duration>>,
         pings: Cell<u32>,
+        /// `GET`s of the key, and what the key holds when it is not the count.
+        reads: Cell<u32>,
+        stored: RefCell<Option<String>>,
         ping_failures: RefCell<VecDeque<String>>,
         /// The next calls of these kinds hang.
         hangs: RefCell<VecDeque<Call>>,
@@ -462,6 +476,26 @@ mod tests {
             self.increment(*connection).await.map_err(RedisError::Other)
         }
 
+        async fn redis_get(
+            &self,
+            _connection: &Handle,
+            _key: &str,
+        ) -> Result<Option<Vec<u8>>, RedisError> {
+            self.reads.set(self.reads.get() + 1);
+            self.answer(Call::Get).await;
+            if let Some(message) = self.call_failures.borrow_mut().pop_front() {
+                return Err(RedisError::Other(message));
+            }
+            let value = self.value.get();
+            Ok((value != 0).then(|| {
+                self.stored
+                    .borrow()
+                    .clone()
+                    .unwrap_or(value.to_string())
+                    .into_bytes()
+            }))
+        }
+
         async fn redis_ping(&self, _connection: &Handle) -> Result<String, RedisError> {
             self.pings.set(self.pings.get() + 1);
             self.answer(Call::Ping).await;
@@ -506,12 +540,8 @@ mod tests {
 
     /// How long each call of the fake host takes.
     const ROUND_TRIP: Duration = Duration::from_millis(10);
-    const REFUSED: &str = "Connection refused (os error 111)";
-    const BROKEN_PIPE: &str = "broken pipe";
+    use crate::spin_says::{BROKEN_PIPE, NOT_AN_INTEGER, REFUSED, RESET, SQLITE_BUSY as LOCKED};
     const TIMED_OUT: &str = "Redis at 127.0.0.1:6379 did not answer within 2 s";
-    const RESET: &str = "Connection reset by peer (os error 104)";
-    const LOCKED: &str =
-        "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, Some(\"database is locked\"))";
 
     fn call(instance: &Instance<FakeHost>, method: Method, path: &str) -> Reply {
         block_on(instance.respond(&method, path))
@@ -592,10 +622,38 @@ mod tests {
     }
 
     #[test]
-    fn ready_pings_the_store() {
+    fn ready_reads_the_key() {
         let instance = Instance::new(FakeHost::with(&[]));
         assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");
-        assert_eq!(instance.host.pings.get(), 1);
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");
+        assert_eq!(
+            (instance.host.reads.get(), instance.host.pings.get()),
+            (2, 0)
+        );
+    }
+
+    #[test]
+    fn ready_is_false_when_count_cannot_succeed() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        *instance.host.stored.borrow_mut() = Some("hello".into());
+        assert_plain(
+            &get(&instance, "/readyz"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "key 'visits' does not hold an integer; fix or delete it in Redis",
+        );
+
+        let instance = Instance::new(FakeHost::with(&[]).failing_calls(crate::spin_says::MOVED, 1));
+        let reply = get(&instance, "/readyz");
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            reply
+                .body
+                .contains("is a Redis Cluster node that does not serve key 'visits'"),
+            "{}",
+            reply.body
+        );
     }
 
     #[test]
@@ -731,8 +789,7 @@ mod tests {
 
     #[test]
     fn a_value_that_is_not_an_integer_is_500_and_left_alone() {
-        let not_integer = "An error was signalled by the server - ResponseError: value is not an integer or out of range";
-        let instance = Instance::new(FakeHost::with(&[]).failing_calls(not_integer, 1));
+        let instance = Instance::new(FakeHost::with(&[]).failing_calls(NOT_AN_INTEGER, 1));
         assert_plain(
             &get(&instance, "/count"),
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -782,8 +839,8 @@ mod tests {
     }
 
     #[test]
-    fn a_hung_ping_makes_readyz_503_within_the_timeout() {
-        let instance = Instance::new(FakeHost::with(&[]).hang_on(Call::Ping));
+    fn a_hung_read_makes_readyz_503_within_the_timeout() {
+        let instance = Instance::new(FakeHost::with(&[]).hang_on(Call::Get));
         assert_timed_out(&get(&instance, "/readyz"));
         assert!(instance.connection.get().is_none());
         assert_plain(&get(&instance, "/readyz"), StatusCode::OK, "ready");

@@ -14,7 +14,7 @@ mod settings;
 #[cfg(test)]
 mod test_support;
 
-pub use classify::{KvError, RedisError};
+pub use classify::{spin_says, KvError, RedisError};
 pub use instance::{Host, Instance};
 pub use reply::Reply;
 pub use settings::Variables;

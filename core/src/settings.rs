@@ -139,11 +139,23 @@ impl RedisTarget {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// What `allowed_outbound_hosts` must list for the URL: `redis[s]://host:port`.
+    pub fn allowed_host(&self) -> String {
+        format!("{}://{}", self.scheme(), self.address())
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
     /// The URL handed to Spin's outbound Redis: `redis[s]://[user[:password]@]host:port`, with the
     /// credentials percent-encoded so any character works in a password.
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "rediss" } else { "redis" };
-        let mut url = format!("{scheme}://");
+        let mut url = format!("{}://", self.scheme());
         let password = self.password.expose();
         if !self.username.is_empty() || !password.is_empty() {
             percent_encode_into(&mut url, &self.username);

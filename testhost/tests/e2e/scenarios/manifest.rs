@@ -75,14 +75,17 @@ pub fn mismatched_allow_list_is_refused(target: &Target) {
 
     let app = App::start(target, &AppOptions::on(&redis).manifest(&mismatched));
 
-    let prefix = format!("Redis at 127.0.0.1:{} is unavailable: ", redis.port);
+    // A configuration error: a 500 that names the allow-list and what it must list, with no
+    // Retry-After, since waiting cannot fix it.
+    let refused = format!(
+        "Redis at 127.0.0.1:{port} is not allowed by allowed_outbound_hosts in spin.toml: list \
+         redis://127.0.0.1:{port} there, or set redis_host and redis_port to what it lists",
+        port = redis.port
+    );
     for path in ["/count", "/readyz"] {
         let reply = app.get(path);
-        reply.assert_unavailable(&prefix);
-        assert!(
-            reply.body.contains("allowed_outbound_hosts"),
-            "the refusal names the allow-list: {reply:?}"
-        );
+        reply.assert_text(500, &refused);
+        assert_eq!(reply.header("retry-after"), None, "{reply:?}");
     }
     assert_eq!(redis.get("visits"), None, "nothing reached Redis");
 

@@ -3,6 +3,7 @@
 //! asserts exact statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
+mod cluster;
 mod counting;
 mod durability;
 mod failures;
@@ -86,6 +87,8 @@ pub const ALL: &[Registered] = scenarios![
     tls::tls_with_password_counts_exactly,
     tls::tls_untrusted_or_expired_certificate_is_named,
     tls::tls_against_plain_text_port_never_succeeds,
+    // issue 12: a Redis Cluster node
+    cluster::cluster_node_without_the_key_is_named,
     // issue 15: a hung Redis
     hung::redis_hung_under_load,
     hung::redis_hung_under_load_with_request_timeout(OnSpin4Runtimes),

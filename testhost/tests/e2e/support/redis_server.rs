@@ -26,6 +26,8 @@ pub struct RedisOptions {
     pub requirepass: Option<String>,
     /// TLS only (`--port 0 --tls-port PORT`), presenting this certificate of a private CA.
     pub tls: Option<ServerCert>,
+    /// A Redis Cluster node (`--cluster-enabled yes`), its config in its temp dir.
+    pub cluster: bool,
 }
 
 pub struct RedisServer {
@@ -104,6 +106,14 @@ impl RedisServer {
         }
         if let Some(pass) = &self.opts.requirepass {
             cmd.arg("--requirepass").arg(pass);
+        }
+        if self.opts.cluster {
+            cmd.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ]);
         }
         let child = cmd
             .stdin(Stdio::null())
