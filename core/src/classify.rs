@@ -328,6 +328,29 @@ mod tests {
     }
 
     #[test]
+    fn a_spin_message_that_holds_the_password_never_reaches_the_reply() {
+        let target = RedisTarget {
+            host: "h".into(),
+            port: 1,
+            username: String::new(),
+            password: crate::settings::Password::new("hunter2".into()),
+            tls: false,
+            timeout: std::time::Duration::from_secs(2),
+        };
+        for text in [
+            "Connection refused (os error 111) for redis://:hunter2@h:1",
+            "ERR something about hunter2",
+        ] {
+            let failure = redis_failure(&target, RedisError::Other(text.into()), "visits");
+            let shown = format!("{failure} {failure:?}");
+            assert!(
+                !shown.contains("hunter2") && shown.contains("***"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn scrub_hides_the_password() {
         assert_eq!(scrub("bad pw hunter2!".into(), "hunter2"), "bad pw ***!");
         assert_eq!(scrub("nothing here".into(), "hunter2"), "nothing here");

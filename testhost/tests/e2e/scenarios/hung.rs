@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::support::app::{App, AppOptions};
 use crate::support::http::{self, Method};
 use crate::support::load::{self, LoadReport};
-use crate::support::redis_server::RedisServer;
+use crate::support::redis_server::{RedisOptions, RedisServer};
 use crate::support::runtime::{Edition, Target};
 
 const CLIENTS: usize = 16;
@@ -26,17 +26,17 @@ const BOUNDED: Duration = Duration::from_millis(2500);
 const RECOVERY: Duration = Duration::from_millis(1500);
 
 pub fn redis_hung_under_load(target: &Target) {
-    hung_under_load(target, AppOptions::on, &[]);
+    hung_under_load(target, Mode::Redis, &[]);
 }
 
 /// The same with Spin's `--request-timeout` (5 s, as scripts/up.sh passes it): the component's
 /// own bound still answers first.
 pub fn redis_hung_under_load_with_request_timeout(target: &Target) {
-    hung_under_load(target, AppOptions::on, &["--request-timeout", "5"]);
+    hung_under_load(target, Mode::Redis, &["--request-timeout", "5"]);
 }
 
 pub fn kv_redis_store_hung_under_load(target: &Target) {
-    hung_under_load(target, AppOptions::kv_on, &[]);
+    hung_under_load(target, Mode::KeyValue, &[]);
 }
 
 /// What clients saw while Redis was stopped, and after.
@@ -48,13 +48,30 @@ struct Outage {
     probes: Vec<(&'static str, Option<u16>, Duration)>,
 }
 
-fn hung_under_load(target: &Target, app_on: fn(&RedisServer) -> AppOptions, flags: &[&str]) {
-    let redis = RedisServer::start();
-    let mut opts = app_on(&redis);
+/// Redis mode runs with a password: it is in the URL of the connection that hangs, and must
+/// appear in no reply and no log (the app checks both).
+const PASSWORD: &str = "e2e-Hung-Secret-41d0";
+
+/// How the app counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Redis,
+    KeyValue,
+}
+
+fn hung_under_load(target: &Target, mode: Mode, flags: &[&str]) {
+    let redis_mode = mode == Mode::Redis;
+    let redis = RedisServer::start_with(RedisOptions {
+        requirepass: redis_mode.then(|| PASSWORD.to_string()),
+        ..RedisOptions::default()
+    });
+    let mut opts = match mode {
+        Mode::Redis => AppOptions::on(&redis).var("redis_password", PASSWORD),
+        Mode::KeyValue => AppOptions::kv_on(&redis),
+    };
     for pair in flags.chunks(2) {
         opts = opts.flag(pair[0], pair[1]);
     }
-    let redis_mode = opts.is_redis_mode();
     let app = App::start(target, &opts);
     let outage = stop_redis_under_load(&app, &redis);
 
@@ -80,6 +97,10 @@ fn hung_under_load(target: &Target, app_on: fn(&RedisServer) -> AppOptions, flag
         redis.port
     );
     for sent in &outage.report.timeline {
+        assert!(
+            !sent.body.contains(PASSWORD),
+            "the password leaked: {sent:?}"
+        );
         let sent_while_stopped = sent.at >= outage.stopped && sent.at < outage.resumed;
         if bounded {
             assert!(

@@ -105,16 +105,6 @@ impl AppOptions {
         self
     }
 
-    /// Whether the app counts through outbound Redis (`counter_store` is `redis`, the default).
-    pub fn is_redis_mode(&self) -> bool {
-        let store = self
-            .variables
-            .iter()
-            .rev()
-            .find(|(name, _)| name == "counter_store");
-        store.is_none_or(|(_, value)| value == "redis")
-    }
-
     /// Values that must never appear in a reply or a log.
     fn secrets(&self) -> Vec<String> {
         self.variables
