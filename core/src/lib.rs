@@ -17,4 +17,4 @@ mod test_support;
 pub use classify::{spin_says, KvError, RedisError};
 pub use instance::{Host, Instance};
 pub use reply::Reply;
-pub use settings::Variables;
+pub use settings::{percent_encode_userinfo, Variables};

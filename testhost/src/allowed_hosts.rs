@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use anyhow::{bail, ensure, Context, Result};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use counter_core::percent_encode_userinfo;
 use url::Host;
 
 /// A scheme's default port, when it has a well-known one.
@@ -232,12 +232,6 @@ pub struct OutboundUrl {
 }
 
 /// Characters `urlencoding::encode` leaves alone: alphanumerics and `-_.~`.
-const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
 impl OutboundUrl {
     /// Parses `url`; when it has no host, `default_scheme://` is put in front and it is
     /// tried again. Credentials are re-encoded first so they cannot confuse the parser.
@@ -250,7 +244,7 @@ impl OutboundUrl {
                 .map(|i| i + userinfo_start)
                 .unwrap_or(usize::MAX);
             if at < path_start && at >= userinfo_start {
-                let encoded = utf8_percent_encode(&url[userinfo_start..at], USERINFO).to_string();
+                let encoded = percent_encode_userinfo(&url[userinfo_start..at]);
                 url = format!("{}{encoded}{}", &url[..userinfo_start], &url[at..]);
             }
         }

@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 use crate::reuse::InstanceReuse;
 
 pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
-[--variable <NAME=VALUE|NAME=@FILE|@FILE.toml>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache] \
-[--max-instance-reuse-count <N|A..B>] [--max-instance-concurrent-reuse-count <N|A..B>] \
-[--request-timeout <SECONDS|A..B>] [--idle-instance-timeout <SECONDS|A..B>]";
+[--variable <NAME=VALUE>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache] \
+[--max-instance-reuse-count <N>] [--max-instance-concurrent-reuse-count <N>] \
+[--request-timeout <SECONDS>] [--idle-instance-timeout <SECONDS>]";
 
 /// The parsed `up` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,35 +85,17 @@ impl Up {
     }
 }
 
-/// One `--variable`: `name=value`, `name=@file` (the file's text) or `@file.toml`.
+/// One `--variable name=value` (Spin's `name=@file` and `@file.toml` forms are not used here).
 fn parse_variable(text: &str) -> Result<HashMap<String, String>> {
-    if let Some(path) = text.strip_prefix('@') {
-        if !path.ends_with(".toml") {
-            bail!(
-                "--variable @{path}: only @FILE.toml variable files are supported by the test host"
-            );
-        }
-        let content =
-            std::fs::read_to_string(path).with_context(|| format!("Failed to read \"{path}\"."))?;
-        return toml::from_str(&content)
-            .with_context(|| format!("Failed to parse TOML from \"{path}\"."));
-    }
     let Some((name, value)) = text.split_once('=') else {
-        bail!("variables must be in the form 'key=value' or '@file'");
+        bail!("variables must be in the form 'key=value'");
     };
-    let value = match value.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("Failed to read \"{path}\"."))?
-        }
-        None => value.to_string(),
-    };
-    Ok(HashMap::from([(name.to_string(), value)]))
+    Ok(HashMap::from([(name.to_string(), value.to_string())]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reuse::Range;
     use std::time::Duration;
 
     fn parse(args: &[&str]) -> Result<Up> {
@@ -161,19 +143,16 @@ mod tests {
             "up",
             "--max-instance-reuse-count",
             "1",
-            "--max-instance-concurrent-reuse-count=4..8",
+            "--max-instance-concurrent-reuse-count=4",
             "--request-timeout",
             "30",
             "--idle-instance-timeout=2s",
         ])
         .unwrap();
-        assert_eq!(up.reuse.max_requests, Range::Value(1));
-        assert_eq!(up.reuse.max_concurrent_requests, Range::Bounds(4, 8));
-        assert_eq!(
-            up.reuse.request_timeout,
-            Some(Range::Value(Duration::from_secs(30)))
-        );
-        assert_eq!(up.reuse.idle_timeout, Range::Value(Duration::from_secs(2)));
+        assert_eq!(up.reuse.max_requests, 1);
+        assert_eq!(up.reuse.max_concurrent_requests, 4);
+        assert_eq!(up.reuse.request_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(up.reuse.idle_timeout, Duration::from_secs(2));
         assert_eq!(parse(&["up"]).unwrap().reuse, InstanceReuse::default());
         let err = parse(&["up", "--idle-instance-timeout", "500ms"]).unwrap_err();
         assert!(err.to_string().starts_with(

@@ -212,21 +212,19 @@ impl HandlerState for Wasip3Instances {
     }
 
     fn request_timeout(&self) -> Duration {
-        self.reuse
-            .request_timeout
-            .map_or(Duration::MAX, |timeout| timeout.sample())
+        self.reuse.request_timeout.unwrap_or(Duration::MAX)
     }
 
     fn idle_instance_timeout(&self) -> Duration {
-        self.reuse.idle_timeout.sample()
+        self.reuse.idle_timeout
     }
 
     fn max_instance_reuse_count(&self) -> usize {
-        self.reuse.max_requests.sample()
+        self.reuse.max_requests
     }
 
     fn max_instance_concurrent_reuse_count(&self) -> usize {
-        self.reuse.max_concurrent_requests.sample()
+        self.reuse.max_concurrent_requests
     }
 
     fn handle_worker_error(&self, error: wasmtime::Error) {

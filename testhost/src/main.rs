@@ -66,9 +66,10 @@ fn load(up: &cli::Up) -> Result<App> {
         None => RuntimeConfig::default(),
     };
 
-    let mut providers = vec![Provider::Static(up.variables.clone())];
-    providers.extend(runtime_config.variable_providers);
-    providers.push(Provider::default_env());
+    let providers = vec![
+        Provider::Static(up.variables.clone()),
+        Provider::default_env(),
+    ];
     let resolver = Resolver::new(manifest.variables.clone(), providers);
     resolver.ensure_required_variables_resolvable()?;
 

@@ -1,16 +1,15 @@
-//! The runtime config file (`--runtime-config-file`): variables providers, key-value
-//! stores and the state directory, read the way Spin reads them.
+//! The runtime config file (`--runtime-config-file`): key-value stores and the state
+//! directory, read the way Spin reads them.
 //!
-//! Sections and provider or store types the test host does not implement are start-up
-//! errors that name them.
+//! Sections and store types the test host does not implement are start-up errors that name
+//! them: `[[variables_provider]]` among them, which no scenario or script uses (variables come
+//! from `--variable`, `SPIN_VARIABLE_*` and `./.env`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use toml::{Table, Value};
-
-use crate::variables::Provider;
 
 /// Where a key-value store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +23,6 @@ pub enum StoreConfig {
 /// The parsed runtime config; `Default` is what Spin uses when no file is given.
 #[derive(Debug, Default)]
 pub struct RuntimeConfig {
-    /// Providers from `[[variables_provider]]`, in file order.
-    pub variable_providers: Vec<Provider>,
     /// Stores from `[key_value_store.<label>]`.
     pub key_value_stores: BTreeMap<String, StoreConfig>,
     /// `state_dir = "..."`: `Some("")` explicitly unsets it.
@@ -48,26 +45,6 @@ impl RuntimeConfig {
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
         let mut root: Table = toml::from_str(text)?;
         let mut config = Self::default();
-        let providers = match (
-            root.remove("variables_provider"),
-            root.remove("config_provider"),
-        ) {
-            (Some(_), Some(_)) => {
-                bail!("use either `variables_provider` or `config_provider`, not both")
-            }
-            (Some(v), None) | (None, Some(v)) => Some(v),
-            (None, None) => None,
-        };
-        if let Some(Value::Array(entries)) = providers {
-            for entry in entries {
-                let Value::Table(entry) = entry else {
-                    bail!("each [[variables_provider]] must be a table")
-                };
-                config.variable_providers.push(parse_provider(entry)?);
-            }
-        } else if providers.is_some() {
-            bail!("`variables_provider` must be an array of tables ([[variables_provider]])");
-        }
         if let Some(stores) = root.remove("key_value_store") {
             let Value::Table(stores) = stores else {
                 bail!("`key_value_store` must be a table")
@@ -109,39 +86,6 @@ fn no_other_fields(table: &Table, what: &str) -> Result<()> {
     }
 }
 
-fn parse_provider(mut entry: Table) -> Result<Provider> {
-    let kind = string_field(&mut entry, "type", "a variables provider")?
-        .context("a [[variables_provider]] has no `type`")?;
-    match kind.as_str() {
-        "env" => {
-            let prefix = string_field(&mut entry, "prefix", "an env provider")?;
-            let dotenv =
-                string_field(&mut entry, "dotenv_path", "an env provider")?.map(PathBuf::from);
-            no_other_fields(&entry, "an env variables provider")?;
-            Ok(Provider::env(prefix, dotenv))
-        }
-        "static" => {
-            let values = match entry.remove("values") {
-                None => HashMap::new(),
-                Some(Value::Table(values)) => values
-                    .into_iter()
-                    .map(|(k, v)| match v {
-                        Value::String(s) => Ok((k, s)),
-                        _ => bail!("static variables provider value `{k}` must be a string"),
-                    })
-                    .collect::<Result<_>>()?,
-                Some(_) => bail!("`values` of a static variables provider must be a table"),
-            };
-            no_other_fields(&entry, "a static variables provider")?;
-            Ok(Provider::Static(values))
-        }
-        "vault" | "azure_key_vault" => {
-            bail!("variables provider type \"{kind}\" is not supported by the test host")
-        }
-        other => bail!("unknown variables provider type \"{other}\""),
-    }
-}
-
 fn parse_store(mut store: Table, base: &Path) -> Result<StoreConfig> {
     let kind = string_field(&mut store, "type", "a key-value store")?
         .context("a key-value store has no `type`")?;
@@ -171,17 +115,10 @@ mod tests {
     }
 
     #[test]
-    fn reads_providers_in_order_and_stores() {
+    fn reads_stores_and_the_state_dir() {
         let config = parse(
             r#"
 state_dir = "/var/state"
-[[variables_provider]]
-type = "static"
-values = { redis_port = "1" }
-[[variables_provider]]
-type = "env"
-prefix = "MYAPP"
-dotenv_path = "x.env"
 [key_value_store.default]
 type = "redis"
 url = "redis://127.0.0.1:6390"
@@ -193,12 +130,6 @@ type = "spin"
 "#,
         )
         .unwrap();
-        assert!(
-            matches!(&config.variable_providers[0], Provider::Static(v) if v["redis_port"] == "1")
-        );
-        assert!(
-            matches!(&config.variable_providers[1], Provider::Env { prefix: Some(p), .. } if p == "MYAPP")
-        );
         assert_eq!(
             config.key_value_stores["default"],
             StoreConfig::Redis("redis://127.0.0.1:6390".into())
@@ -215,13 +146,15 @@ type = "spin"
     fn unsupported_things_are_named() {
         let err = |t: &str| format!("{:#}", parse(t).unwrap_err());
         assert!(err("[[variables_provider]]\ntype = \"vault\"\nurl = \"x\"")
-            .contains("\"vault\" is not supported by the test host"));
+            .contains("`variables_provider` is not supported by the test host"));
         assert!(err("[sqlite_database.default]\ntype = \"spin\"")
             .contains("`sqlite_database` is not supported by the test host"));
         assert!(err("[key_value_store.default]\ntype = \"azure_cosmos\"")
             .contains("not supported by the test host"));
         assert!(err("[key_value_store.default]\ntype = \"redis\"").contains("needs `url`"));
-        assert!(err("[[variables_provider]]\ntype = \"env\"\nprefx = \"A\"")
-            .contains("unknown field `prefx`"));
+        assert!(
+            err("[key_value_store.default]\ntype = \"redis\"\nurl = \"x\"\npool = 1")
+                .contains("unknown field `pool`")
+        );
     }
 }

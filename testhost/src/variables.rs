@@ -2,8 +2,9 @@
 //! expanded from them.
 //!
 //! Spin asks its providers in order and the first value wins: `--variable` flags, then the
-//! runtime config's `[[variables_provider]]` entries in file order, then `SPIN_VARIABLE_*`
-//! environment variables (and `./.env`), and finally the manifest's default.
+//! runtime config's `[[variables_provider]]` entries (which the test host refuses: nothing here
+//! uses them), then `SPIN_VARIABLE_*` environment variables (and `./.env`), and finally the
+//! manifest's default.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -47,26 +48,24 @@ impl From<ExprError> for VariableError {
 /// A source of variable values.
 #[derive(Debug)]
 pub enum Provider {
-    /// Fixed values: `--variable` flags, or a runtime config `type = "static"` provider.
+    /// Fixed values: the `--variable` flags.
     Static(HashMap<String, String>),
-    /// Environment variables `<PREFIX>_<NAME>` (prefix `SPIN_VARIABLE` unless given),
-    /// falling back to a dotenv file when one is configured.
+    /// The environment provider Spin always adds last: `SPIN_VARIABLE_<NAME>`, falling back to
+    /// a dotenv file (`./.env`).
     Env {
-        prefix: Option<String>,
-        dotenv_path: Option<PathBuf>,
+        dotenv_path: PathBuf,
         dotenv: OnceLock<HashMap<String, String>>,
     },
 }
 
 impl Provider {
-    /// The environment provider Spin always adds last: `SPIN_VARIABLE_*` and `./.env`.
+    /// `SPIN_VARIABLE_*` and `./.env`, as Spin's.
     pub fn default_env() -> Self {
-        Self::env(None, Some(PathBuf::from(".env")))
+        Self::env(PathBuf::from(".env"))
     }
 
-    pub fn env(prefix: Option<String>, dotenv_path: Option<PathBuf>) -> Self {
+    fn env(dotenv_path: PathBuf) -> Self {
         Self::Env {
-            prefix,
             dotenv_path,
             dotenv: OnceLock::new(),
         }
@@ -76,18 +75,13 @@ impl Provider {
         match self {
             Self::Static(values) => Ok(values.get(key).cloned()),
             Self::Env {
-                prefix,
-                dotenv_path,
+                dotenv_path: path,
                 dotenv,
             } => {
-                let prefix = prefix.as_deref().unwrap_or("SPIN_VARIABLE");
-                let env_key = format!("{prefix}_{}", key.to_ascii_uppercase());
+                let env_key = format!("SPIN_VARIABLE_{}", key.to_ascii_uppercase());
                 match std::env::var(&env_key) {
                     Ok(value) => Ok(Some(value)),
                     Err(std::env::VarError::NotPresent) => {
-                        let Some(path) = dotenv_path else {
-                            return Ok(None);
-                        };
                         if dotenv.get().is_none() {
                             let _ = dotenv.set(load_dotenv(path)?);
                         }
@@ -273,18 +267,18 @@ mod tests {
     }
 
     #[test]
-    fn env_provider_uses_prefix_and_dotenv() {
+    fn env_provider_reads_spin_variable_then_the_dotenv_file() {
         let dir = std::env::temp_dir().join(format!("spin-test-host-env-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let dotenv = dir.join("vars.env");
+        let dotenv = dir.join(".env");
         std::fs::write(
             &dotenv,
-            "MYAPP_FROM_FILE=file\nSPIN_VARIABLE_FROM_FILE=wrong-prefix\n",
+            "SPIN_VARIABLE_FROM_FILE=file\nFROM_FILE=no-prefix\n",
         )
         .unwrap();
         // The variable name is unique to this test, so no other test sees it.
-        std::env::set_var("MYAPP_FROM_ENV_ONLY_IN_THIS_TEST", "env");
-        let provider = Provider::env(Some("MYAPP".into()), Some(dotenv));
+        std::env::set_var("SPIN_VARIABLE_FROM_ENV_ONLY_IN_THIS_TEST", "env");
+        let provider = Provider::env(dotenv);
         assert_eq!(
             provider
                 .get("from_env_only_in_this_test")
@@ -294,16 +288,6 @@ mod tests {
         );
         assert_eq!(provider.get("from_file").unwrap().as_deref(), Some("file"));
         assert_eq!(provider.get("absent").unwrap(), None);
-        // An empty prefix is still joined with an underscore.
-        let empty = Provider::env(Some(String::new()), None);
-        std::env::set_var("_EMPTY_PREFIX_ONLY_IN_THIS_TEST", "yes");
-        assert_eq!(
-            empty
-                .get("empty_prefix_only_in_this_test")
-                .unwrap()
-                .as_deref(),
-            Some("yes")
-        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -50,15 +50,3 @@ pub fn wait_for<T>(
         thread::sleep(Duration::from_millis(20));
     }
 }
-
-/// Percent-encodes every byte that is not unreserved in a URL's userinfo.
-pub fn percent_encode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

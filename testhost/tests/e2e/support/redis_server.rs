@@ -11,7 +11,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::tls::{self, ServerCert, TlsFiles};
-use super::{free_port, percent_encode, wait_for};
+use super::{free_port, wait_for};
 
 /// How long a starting Redis may take to answer PING.
 const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -150,7 +150,7 @@ impl RedisServer {
 
     fn try_connect(&self) -> redis::RedisResult<redis::Connection> {
         let auth = match &self.opts.requirepass {
-            Some(pass) => format!(":{}@", percent_encode(pass)),
+            Some(pass) => format!(":{}@", counter_core::percent_encode_userinfo(pass)),
             None => String::new(),
         };
         // The admin connection checks no certificate: the scenarios test the app's checks.
