@@ -52,6 +52,7 @@ class Row:
     socket_errors: int
     vs_root: str
     check: str
+    pings_per_visit: str
 
 
 # The editions: name, manifest, .wasm; the Spin 4 edition needs a Spin 4 (or the test host).
@@ -92,6 +93,9 @@ def main():
             with contextlib.ExitStack() as stack:
                 redis_port = stack.enter_context(redis_server(tmp / f"redis-{fsync}", fsync))
                 in_redis = functools.partial(redis_counter, redis_port)
+                # Redis mode's rows also count the PINGs Redis served per visit (the check of an idle
+                # kept connection must add none under load); only the row's own target is loaded.
+                pings = functools.partial(redis_calls, redis_port, "ping")
                 variables = {"redis_port": str(redis_port), "redis_key": KEY}
                 config = tmp / f"kv-redis-{fsync}.toml"
                 config.write_text(
@@ -107,15 +111,15 @@ def main():
                     kv_variables = variables | {"counter_store": "kv"}
                     kv_redis = stack.enter_context(start(tmp / f"{edition}-kv-redis-{fsync}", kv_variables, config))
                     targets = [
-                        (f"{edition} `/count` redis", fsync, redis_mode + "/count", in_redis),
-                        (f"{edition} `/count` kv on Redis", fsync, kv_redis + "/count", in_redis),
+                        (f"{edition} `/count` redis", fsync, redis_mode + "/count", in_redis, pings),
+                        (f"{edition} `/count` kv on Redis", fsync, kv_redis + "/count", in_redis, None),
                     ]
                     if fsync == "everysec":
                         directory = tmp / f"{edition}-kv-builtin"
                         builtin = stack.enter_context(start(directory, {"counter_store": "kv", "redis_key": KEY}))
                         in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
                         target = f"{edition} `/count` kv built-in"
-                        targets.append((target, "n/a (SQLite)", builtin + "/count", in_sqlite))
+                        targets.append((target, "n/a (SQLite)", builtin + "/count", in_sqlite, None))
                     apps.append((edition, redis_mode + "/", targets))
                 seeds = []
                 for workers in SEED_WORKERS:
@@ -123,14 +127,14 @@ def main():
                     seed_url = stack.enter_context(seed(tmp / f"{key}-{fsync}", redis_port, workers, key))
                     in_seed_key = functools.partial(redis_counter, redis_port, key)
                     target = f"seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
-                    seeds.append((target, fsync, seed_url + "/count", in_seed_key))
+                    seeds.append((target, fsync, seed_url + "/count", in_seed_key, None))
                 for connections in CONNECTIONS:
                     for edition, root_url, targets in apps:
                         root = bench.measure(root_url, f"{edition} `/`", fsync, connections)
-                        for target, column, url, read_counter in targets:
-                            bench.measure(url, target, column, connections, read_counter, root)
-                    for target, column, url, read_counter in seeds:
-                        bench.measure(url, target, column, connections, read_counter)
+                        for target, column, url, read_counter, read_pings in targets:
+                            bench.measure(url, target, column, connections, read_counter, root, read_pings)
+                    for target, column, url, read_counter, read_pings in seeds:
+                        bench.measure(url, target, column, connections, read_counter, read_pings=read_pings)
             order = [row for edition, _, targets in apps for row in [f"{edition} `/`"] + [t[0] for t in targets]]
             order += [target for target, *_ in seeds]
             bench.rows[first_row:] = sorted(
@@ -154,9 +158,11 @@ class Bench:
         self.rows = []
         self.mismatches = []
 
-    def measure(self, url, target, fsync, connections, read_counter=None, root=None):
-        """One wrk run; read_counter() checks the counter's growth; root is `/`'s req/s. Returns req/s."""
+    def measure(self, url, target, fsync, connections, read_counter=None, root=None, read_pings=None):
+        """One wrk run; read_counter() checks the counter's growth; root is `/`'s req/s;
+        read_pings() counts the PINGs Redis served. Returns req/s."""
         before = read_counter() if read_counter else 0
+        pings_before = read_pings() if read_pings else 0
         result = run_wrk(url, connections, self.seconds)
         rate = result["requests"] / result["window_s"]
         ok = result["requests"] - result["non_2xx_3xx"]
@@ -166,6 +172,9 @@ class Bench:
             check = f"ok (+{grew})" if grew == ok else f"**MISMATCH: grew {grew}, 2xx {ok}**"
             if grew != ok:
                 self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
+        pings_per_visit = "-"
+        if read_pings:
+            pings_per_visit = f"{(read_pings() - pings_before) / max(ok, 1):.3f}"
         if result["drained"] != "true":
             check += " (not drained: req/s over wrk's -d)"
         self.rows.append(
@@ -180,6 +189,7 @@ class Bench:
                 socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
                 vs_root=f"{rate / root:.0%}" if root else "-",
                 check=check,
+                pings_per_visit=pings_per_visit,
             )
         )
         print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
@@ -342,6 +352,15 @@ def redis_cli(port, *args, check=False):
     return result.stdout.strip()
 
 
+def redis_calls(port, command):
+    """How many times Redis has served `command` (INFO commandstats)."""
+    for line in redis_cli(port, "INFO", "commandstats", check=True).splitlines():
+        if line.startswith(f"cmdstat_{command}:"):
+            fields = dict(field.split("=", 1) for field in line.split(":", 1)[1].split(","))
+            return int(fields["calls"])
+    return 0
+
+
 def redis_counter(port, key=KEY):
     value = redis_cli(port, "GET", key, check=True)
     return int(value) if value else 0
@@ -411,12 +430,20 @@ def print_report(kind, runtime, seconds, fs_type, load, editions, rows):
         "- `vs /`: req/s relative to the same edition's `/` at the same connection count in the same pass "
         "(the built-in store's `/` is the everysec one)\n"
     )
-    print("| target | fsync | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | socket errors | vs `/` | counter check |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(
+        "- `PINGs/visit` (redis mode): PINGs Redis served per counted visit in that run; an idle kept "
+        "connection is checked with one, so under load it must stay near 0\n"
+    )
+    print(
+        "| target | fsync | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | socket errors | vs `/` "
+        "| PINGs/visit | counter check |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         print(
             f"| {r.target} | {r.fsync} | {r.connections} | {r.req_per_s:,.0f} | {r.p50_us / 1000:.2f} | "
-            f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.check} |"
+            f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.pings_per_visit} "
+            f"| {r.check} |"
         )
     print_targets(rows)
 
