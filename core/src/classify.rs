@@ -208,6 +208,18 @@ mod tests {
 
     const REDIS: &str = "Redis at h:1";
 
+    /// The default Redis, over TLS, with this password.
+    fn tls_target(password: &str) -> RedisTarget {
+        RedisTarget {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            username: String::new(),
+            password: crate::settings::Password::new(password.into()),
+            tls: true,
+            timeout: std::time::Duration::from_secs(2),
+        }
+    }
+
     fn classify_redis(message: &str) -> Failure {
         classify(REDIS.into(), message.into(), "visits")
     }
@@ -274,15 +286,7 @@ mod tests {
 
     #[test]
     fn an_allow_list_refusal_is_a_configuration_error() {
-        let target = RedisTarget {
-            host: "127.0.0.1".into(),
-            port: 6379,
-            username: String::new(),
-            password: crate::settings::Password::new("s3cret".into()),
-            tls: true,
-            timeout: std::time::Duration::from_secs(2),
-        };
-        let failure = redis_failure(&target, RedisError::InvalidAddress, "visits");
+        let failure = redis_failure(&tls_target("s3cret"), RedisError::InvalidAddress, "visits");
         assert_eq!(failure.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(failure.retry_after(), None);
         assert_eq!(
@@ -329,16 +333,9 @@ mod tests {
 
     #[test]
     fn a_spin_message_that_holds_the_password_never_reaches_the_reply() {
-        let target = RedisTarget {
-            host: "h".into(),
-            port: 1,
-            username: String::new(),
-            password: crate::settings::Password::new("hunter2".into()),
-            tls: false,
-            timeout: std::time::Duration::from_secs(2),
-        };
+        let target = tls_target("hunter2");
         for text in [
-            "Connection refused (os error 111) for redis://:hunter2@h:1",
+            "Connection refused (os error 111) for rediss://:hunter2@127.0.0.1:6379",
             "ERR something about hunter2",
         ] {
             let failure = redis_failure(&target, RedisError::Other(text.into()), "visits");
