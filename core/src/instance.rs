@@ -8,6 +8,7 @@
 //! may still have been applied. A kept Redis connection that has been idle is checked with a
 //! `PING` (which changes nothing) before an INCR goes out on it, so a Redis restarted while the
 //! instance was quiet costs no visit; and no Redis call may take longer than `redis_timeout`.
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
