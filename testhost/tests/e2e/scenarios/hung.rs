@@ -126,15 +126,14 @@ fn hung_under_load(target: &Target, mode: Mode, flags: &[&str]) {
             );
         }
     }
-    // Requests no timer can interrupt wait for Redis; a fresh instance (the portable edition)
-    // or an async one (the Spin 4 edition in redis mode) still answers the rest at once.
-    if bounded || target.edition == Edition::Portable {
-        for &(path, status, took) in &outage.probes {
-            assert!(
-                status == Some(200) && took <= Duration::from_secs(1),
-                "GET {path} while Redis was stopped: {status:?} after {took:?}"
-            );
-        }
+    // Whatever the waiting `/count`s do, the rest is answered at once: by a fresh instance (the
+    // portable edition), beside the timed calls (the Spin 4 edition in redis mode), or by another
+    // instance than the ones blocked in a key-value call (observed on Spin 4.0.2 and the host).
+    for &(path, status, took) in &outage.probes {
+        assert!(
+            status == Some(200) && took <= Duration::from_secs(1),
+            "GET {path} while Redis was stopped: {status:?} after {took:?}"
+        );
     }
     assert_eq!(app.count(), stored + 1, "counting goes on");
 }
