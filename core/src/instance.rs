@@ -174,8 +174,9 @@ impl<H: Host> Instance<H> {
         key: &str,
         call: impl AsyncFnOnce(&H::Connection) -> Result<T, RedisError>,
     ) -> Result<T, Failure> {
-        let deadline = self.host.now() + target.timeout;
-        let link = self.redis_link(target, key, deadline).await?;
+        let start = self.host.now();
+        let deadline = start + target.timeout;
+        let link = self.redis_link(target, key, start, deadline).await?;
         let outcome = (self.before(deadline, target, key, call(&link.connection))).await;
         match outcome {
             Ok(_) => link.answered.set(self.host.now()),
@@ -191,11 +192,11 @@ impl<H: Host> Instance<H> {
         &self,
         target: &RedisTarget,
         key: &str,
+        start: Instant,
         deadline: Instant,
     ) -> Result<Rc<Link<H::Connection>>, Failure> {
         if let Some(link) = self.connection.get() {
-            let now = self.host.now();
-            if now.saturating_duration_since(link.answered.get()) < CHECK_IDLE_AFTER {
+            if start.saturating_duration_since(link.answered.get()) < CHECK_IDLE_AFTER {
                 return Ok(link);
             }
             let ping = self.host.redis_ping(&link.connection);
