@@ -6,6 +6,7 @@
 //! All the logic is `counter-core`'s; this file is the edge: spin-sdk 6's calls behind [`Host`],
 //! and the reply handed to Spin.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -13,14 +14,14 @@ use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::http::Request;
 use spin_sdk::http_service;
-use spin_sdk::redis::{self, Connection, RedisResult};
+use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 use spin_sdk::wasip3::http::types::{Fields, Response};
 use spin_sdk::wasip3::{wit_future, wit_stream};
 
 thread_local! {
     /// This instance's state: requests it serves at once share it, so it is never borrowed
     /// across an await (see `counter_core::Instance`).
-    static INSTANCE: Rc<Instance<Spin>> = Rc::new(Instance::new(Spin));
+    static INSTANCE: Rc<Instance<Spin>> = Instance::new(Spin);
 }
 
 #[http_service]
@@ -51,8 +52,25 @@ impl Host for Spin {
         Connection::open(url).await.map_err(redis_error)
     }
 
-    async fn redis_incr(&self, connection: &Connection, key: &str) -> Result<i64, RedisError> {
-        connection.incr(key).await.map_err(redis_error)
+    async fn redis_incr_by(
+        &self,
+        connection: &Connection,
+        key: &str,
+        by: i64,
+    ) -> Result<i64, RedisError> {
+        let arguments = [
+            RedisParameter::Binary(key.into()),
+            RedisParameter::Int64(by),
+        ];
+        match connection
+            .execute("INCRBY", arguments)
+            .await
+            .map_err(redis_error)?
+            .as_slice()
+        {
+            [RedisResult::Int64(value)] => Ok(*value),
+            other => Err(RedisError::Other(format!("INCRBY answered {other:?}"))),
+        }
     }
 
     async fn redis_ping(&self, connection: &Connection) -> Result<String, RedisError> {
@@ -99,6 +117,12 @@ impl Host for Spin {
 
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// A task of this instance (wit-bindgen's `inter-task-wakeup` lets it wake the requests
+    /// that wait on it).
+    async fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        spin_sdk::wasip3::spawn(task);
     }
 }
 

@@ -8,6 +8,8 @@
 //! may still have been applied. A kept Redis connection that has been idle is checked with a
 //! `PING` (which changes nothing) before an INCR goes out on it, so a Redis restarted while the
 //! instance was quiet costs no visit; and no Redis call may take longer than `redis_timeout`.
+//! On outbound Redis the requests served at once count together, one `INCRBY` for all of them
+//! (`batch.rs`), sent by a task of the instance so that no request's future carries another's.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 
+use crate::batch::Batches;
 use crate::classify::{kv_failure, redis_failure, redis_name, KvError, RedisError, KV_STORE};
 use crate::error::Failure;
 use crate::race;
@@ -43,8 +46,13 @@ pub trait Host: Variables {
     type Bucket;
 
     async fn redis_open(&self, url: &str) -> Result<Self::Connection, RedisError>;
-    async fn redis_incr(&self, connection: &Self::Connection, key: &str)
-        -> Result<i64, RedisError>;
+    /// `INCRBY key by`: adds `by` to `key`, atomically, and returns the new value.
+    async fn redis_incr_by(
+        &self,
+        connection: &Self::Connection,
+        key: &str,
+        by: i64,
+    ) -> Result<i64, RedisError>;
     /// Sends `PING`; returns the reply as text, `PONG` when all is well.
     async fn redis_ping(&self, connection: &Self::Connection) -> Result<String, RedisError>;
     /// `GET key`: the value, if the key exists.
@@ -66,6 +74,10 @@ pub trait Host: Variables {
     async fn time_limit(&self, limit: Duration);
     /// The monotonic clock.
     fn now(&self) -> Instant;
+    /// Runs `task` as a task of the instance, beside the request that starts it, so that it
+    /// goes on if that request's future is dropped. An edition whose instance serves a single
+    /// request runs it in place: there, the request's end is the instance's end.
+    async fn spawn(&self, task: impl Future<Output = ()> + 'static);
 }
 
 /// One component instance's state, shared by every request it serves.
@@ -73,22 +85,24 @@ pub struct Instance<H: Host> {
     host: H,
     settings: Kept<Settings>,
     connection: Kept<Link<H::Connection>>,
+    batches: Batches,
     bucket: Kept<H::Bucket>,
 }
 
-impl<H: Host> Instance<H> {
-    pub fn new(host: H) -> Self {
-        Instance {
+impl<H: Host + 'static> Instance<H> {
+    pub fn new(host: H) -> Rc<Self> {
+        Rc::new(Instance {
             host,
             settings: Kept::default(),
             connection: Kept::default(),
+            batches: Batches::default(),
             bucket: Kept::default(),
-        }
+        })
     }
 
     /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged to
     /// stderr (which Spin keeps), and no reply or log line ever holds the Redis password.
-    pub async fn respond(&self, method: &Method, path: &str) -> Reply {
+    pub async fn respond(self: &Rc<Self>, method: &Method, path: &str) -> Reply {
         let reply = self.serve(routes::route(method, path)).await;
         if reply.status.is_server_error() {
             eprintln!("{method} {path} -> {}: {}", reply.status, reply.body);
@@ -97,7 +111,7 @@ impl<H: Host> Instance<H> {
     }
 
     /// The reply to a routed request; settings are read only by the endpoints that need them.
-    async fn serve(&self, route: Route) -> Reply {
+    async fn serve(self: &Rc<Self>, route: Route) -> Reply {
         let outcome = match route {
             Route::NotFound => return Reply::plain(StatusCode::NOT_FOUND, "Not found".into()),
             Route::MethodNotAllowed { allow } => {
@@ -126,18 +140,35 @@ impl<H: Host> Instance<H> {
         }
     }
 
-    async fn count(&self) -> Result<i64, Failure> {
+    async fn count(self: &Rc<Self>) -> Result<i64, Failure> {
         let settings = self.settings().await?;
         let key = settings.key.as_str();
         match &settings.store {
             Store::Redis(target) => {
-                let incr = async |c: &H::Connection| self.host.redis_incr(c, key).await;
-                self.on_redis(target, key, incr).await
+                let (seat, start_sender) = self.batches.join(self.host.now());
+                if start_sender {
+                    let (instance, target) = (Rc::clone(self), Rc::clone(target));
+                    let key = key.to_owned();
+                    let sender = async move { instance.send_batches(&target, &key).await };
+                    self.host.spawn(sender).await;
+                }
+                seat.outcome().await
             }
             Store::KeyValue => {
                 let increment = async |b: &H::Bucket| self.host.kv_increment(b, key).await;
                 self.on_kv(key, increment).await
             }
+        }
+    }
+
+    /// Sends the waiting `/count` requests to Redis, one `INCRBY` for each batch of them, until
+    /// none waits. Each batch has the time left to its oldest request; one whose outcome is
+    /// unknown (a lost connection, a timeout) fails all of its requests and is never sent again.
+    async fn send_batches(&self, target: &RedisTarget, key: &str) {
+        while let Some(batch) = self.batches.next() {
+            let (by, arrived) = (batch.size(), batch.arrived());
+            let incr_by = async |c: &H::Connection| self.host.redis_incr_by(c, key, by).await;
+            batch.settle(self.on_redis(target, key, arrived, incr_by).await);
         }
     }
 
@@ -149,7 +180,7 @@ impl<H: Host> Instance<H> {
             // does not own the key, a value that is not an integer) stops readiness too.
             Store::Redis(target) => {
                 let read = async |c: &H::Connection| self.host.redis_get(c, key).await;
-                match self.on_redis(target, key, read).await? {
+                match self.on_redis(target, key, self.host.now(), read).await? {
                     Some(value)
                         if std::str::from_utf8(&value).is_ok_and(|v| v.parse::<i64>().is_ok()) =>
                     {
@@ -167,15 +198,16 @@ impl<H: Host> Instance<H> {
     }
 
     /// One call on the kept Redis connection (opened first when none is kept, checked first
-    /// when it has been idle), all of it within the target's timeout. A connection whose call
-    /// failed or timed out is dropped: its state is unknown, and the call is not sent again.
+    /// when it has been idle), all of it within the target's timeout from `start`. A connection
+    /// whose call failed or timed out is dropped: its state is unknown, and the call is not sent
+    /// again.
     async fn on_redis<T>(
         &self,
         target: &RedisTarget,
         key: &str,
+        start: Instant,
         call: impl AsyncFnOnce(&H::Connection) -> Result<T, RedisError>,
     ) -> Result<T, Failure> {
-        let start = self.host.now();
         let deadline = start + target.timeout;
         let link = self.redis_link(target, key, start, deadline).await?;
         let outcome = (self.before(deadline, target, key, call(&link.connection))).await;
@@ -323,7 +355,7 @@ impl<T> Kept<T> {
 mod tests {
     use super::*;
     use crate::reply::TEXT_PLAIN;
-    use crate::test_support::{block_on, default_variables, join_all, yield_now};
+    use crate::test_support::{default_variables, join_all, yield_now, Tasks};
     use std::cell::Cell;
     use std::collections::{HashMap, VecDeque};
 
@@ -364,6 +396,8 @@ mod tests {
         opens: Cell<u32>,
         /// Every increment applied, with the handle it came through.
         applied: RefCell<Vec<Handle>>,
+        /// What each `INCRBY` added.
+        incr_bys: RefCell<Vec<i64>>,
         open_failures: RefCell<VecDeque<String>>,
         call_failures: RefCell<VecDeque<String>>,
         pauses: RefCell<Vec<Duration>>,
@@ -377,6 +411,7 @@ mod tests {
         /// Every time limit a call was raced against.
         limits: RefCell<Vec<Duration>>,
         clock: Clock,
+        tasks: Tasks,
     }
 
     impl FakeHost {
@@ -446,13 +481,13 @@ mod tests {
             }
         }
 
-        async fn increment(&self, handle: Handle) -> Result<i64, String> {
+        async fn increment(&self, handle: Handle, by: i64) -> Result<i64, String> {
             self.answer(Call::Incr).await;
             if let Some(message) = self.call_failures.borrow_mut().pop_front() {
                 return Err(message);
             }
             self.applied.borrow_mut().push(handle);
-            self.value.set(self.value.get() + 1);
+            self.value.set(self.value.get() + by);
             Ok(self.value.get())
         }
     }
@@ -475,8 +510,16 @@ mod tests {
             self.open().await.map_err(RedisError::Other)
         }
 
-        async fn redis_incr(&self, connection: &Handle, _key: &str) -> Result<i64, RedisError> {
-            self.increment(*connection).await.map_err(RedisError::Other)
+        async fn redis_incr_by(
+            &self,
+            connection: &Handle,
+            _key: &str,
+            by: i64,
+        ) -> Result<i64, RedisError> {
+            self.incr_bys.borrow_mut().push(by);
+            self.increment(*connection, by)
+                .await
+                .map_err(RedisError::Other)
         }
 
         async fn redis_get(
@@ -514,7 +557,7 @@ mod tests {
         }
 
         async fn kv_increment(&self, bucket: &Handle, _key: &str) -> Result<i64, KvError> {
-            self.increment(*bucket).await.map_err(KvError::Other)
+            self.increment(*bucket, 1).await.map_err(KvError::Other)
         }
 
         async fn kv_read(&self, _bucket: &Handle, _key: &str) -> Result<(), KvError> {
@@ -539,6 +582,10 @@ mod tests {
         fn now(&self) -> Instant {
             self.clock.start + self.clock.elapsed.get()
         }
+
+        async fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+            self.tasks.spawn(task);
+        }
     }
 
     /// How long each call of the fake host takes.
@@ -546,11 +593,12 @@ mod tests {
     use crate::spin_says::{BROKEN_PIPE, NOT_AN_INTEGER, REFUSED, RESET, SQLITE_BUSY as LOCKED};
     const TIMED_OUT: &str = "Redis at 127.0.0.1:6379 did not answer within 2 s";
 
-    fn call(instance: &Instance<FakeHost>, method: Method, path: &str) -> Reply {
-        block_on(instance.respond(&method, path))
+    fn call(instance: &Rc<Instance<FakeHost>>, method: Method, path: &str) -> Reply {
+        let replies = join_all(&instance.host.tasks, vec![instance.respond(&method, path)]);
+        replies.into_iter().next().expect("one reply")
     }
 
-    fn get(instance: &Instance<FakeHost>, path: &str) -> Reply {
+    fn get(instance: &Rc<Instance<FakeHost>>, path: &str) -> Reply {
         call(instance, Method::GET, path)
     }
 
@@ -721,7 +769,7 @@ mod tests {
         for host in [FakeHost::with(&[]), FakeHost::kv()] {
             let instance = Instance::new(host);
             let requests = (0..16).map(|_| instance.respond(&Method::GET, "/count"));
-            let mut counts: Vec<String> = join_all(requests.collect())
+            let mut counts: Vec<String> = join_all(&instance.host.tasks, requests.collect())
                 .into_iter()
                 .map(|reply| reply.body)
                 .collect();
@@ -949,12 +997,123 @@ mod tests {
     fn concurrent_requests_on_a_hung_redis_all_time_out() {
         let instance = Instance::new(FakeHost::with(&[]));
         assert_eq!(get(&instance, "/count").body, "Visit count: 1");
-        instance.host.hangs.borrow_mut().extend([Call::Incr; 4]);
+        instance.host.hangs.borrow_mut().push_back(Call::Incr);
         let requests = (0..4).map(|_| instance.respond(&Method::GET, "/count"));
-        for reply in join_all(requests.collect()) {
+        for reply in join_all(&instance.host.tasks, requests.collect()) {
             assert_timed_out(&reply);
         }
         assert_eq!(*instance.host.applied.borrow(), [1]);
+        assert_eq!(
+            *instance.host.incr_bys.borrow(),
+            [1, 4],
+            "one INCRBY for the four, not sent again"
+        );
         assert_eq!(get(&instance, "/count").body, "Visit count: 2");
+    }
+
+    /// A `GET /count` that starts after `yields` turns of the executor.
+    async fn count_later(instance: &Rc<Instance<FakeHost>>, yields: u32) -> Reply {
+        for _ in 0..yields {
+            yield_now().await;
+        }
+        instance.respond(&Method::GET, "/count").await
+    }
+
+    fn bodies(replies: Vec<Reply>) -> Vec<String> {
+        replies.into_iter().map(|reply| reply.body).collect()
+    }
+
+    fn counts(numbers: std::ops::RangeInclusive<i64>) -> Vec<String> {
+        numbers.map(|n| format!("Visit count: {n}")).collect()
+    }
+
+    #[test]
+    fn concurrent_requests_share_one_incrby_and_get_its_numbers_in_arrival_order() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        instance.host.value.set(10);
+        let requests = (0..16).map(|_| count_later(&instance, 0)).collect();
+        let replies = join_all(&instance.host.tasks, requests);
+        assert_eq!(bodies(replies), counts(11..=26));
+        assert_eq!(*instance.host.incr_bys.borrow(), [16]);
+        assert_eq!(instance.host.value.get(), 26);
+    }
+
+    #[test]
+    fn a_lone_request_is_one_incrby_1_with_no_wait() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        assert_eq!(*instance.host.incr_bys.borrow(), [1]);
+        assert_eq!(
+            instance.host.clock.elapsed.get(),
+            2 * ROUND_TRIP,
+            "the open and the INCRBY, nothing else"
+        );
+        assert!(instance.host.pauses.borrow().is_empty());
+        assert_eq!(instance.host.tasks.running(), 0, "the sender stopped");
+    }
+
+    #[test]
+    fn requests_arriving_during_a_batch_form_the_next_one() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        let now = (0..4).map(|_| count_later(&instance, 0));
+        let during_the_first = (0..3).map(|_| count_later(&instance, 1));
+        let replies = join_all(&instance.host.tasks, now.chain(during_the_first).collect());
+        assert_eq!(bodies(replies), counts(1..=7));
+        assert_eq!(*instance.host.incr_bys.borrow(), [4, 3]);
+        assert_eq!(instance.host.opens.get(), 1);
+    }
+
+    #[test]
+    fn a_failing_batch_fails_all_of_its_requests_and_none_other() {
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        instance
+            .host
+            .call_failures
+            .borrow_mut()
+            .push_back(RESET.into());
+        let now = (0..3).map(|_| count_later(&instance, 0));
+        let during_the_first = (0..2).map(|_| count_later(&instance, 1));
+        let replies = join_all(&instance.host.tasks, now.chain(during_the_first).collect());
+        let reset =
+            "Redis at 127.0.0.1:6379 is unavailable: Connection reset by peer (os error 104)";
+        for reply in &replies[..3] {
+            assert_plain(reply, StatusCode::SERVICE_UNAVAILABLE, reset);
+        }
+        assert_eq!(bodies(replies)[3..], counts(2..=3));
+        assert_eq!(*instance.host.incr_bys.borrow(), [1, 3, 2]);
+        assert_eq!(
+            *instance.host.applied.borrow(),
+            [1, 2],
+            "the next batch went out on a new connection"
+        );
+    }
+
+    #[test]
+    fn a_batch_whose_sender_is_dropped_mid_flight_still_answers_the_others() {
+        use std::pin::Pin;
+        use std::task::{Context, Waker};
+
+        let instance = Instance::new(FakeHost::with(&[]));
+        assert_eq!(get(&instance, "/count").body, "Visit count: 1");
+        let mut requests: Vec<Pin<Box<_>>> = (0..3)
+            .map(|_| Box::pin(count_later(&instance, 0)))
+            .collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        for request in &mut requests {
+            assert!(request.as_mut().poll(&mut cx).is_pending());
+        }
+        instance.host.tasks.poll();
+        assert_eq!(*instance.host.incr_bys.borrow(), [1, 3], "in flight");
+
+        let sender = requests.remove(0);
+        drop(sender);
+        let replies = join_all(&instance.host.tasks, requests);
+        assert_eq!(bodies(replies), counts(3..=4));
+        assert_eq!(
+            instance.host.value.get(),
+            4,
+            "the dropped request still counts: its batch was sent"
+        );
     }
 }

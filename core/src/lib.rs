@@ -3,6 +3,7 @@
 //! between requests. Nothing here calls Spin: an edition implements [`Host`] with its SDK, hands
 //! each request to [`Instance::respond`] and gives Spin the [`Reply`].
 
+mod batch;
 mod classify;
 mod error;
 mod instance;

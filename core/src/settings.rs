@@ -5,6 +5,7 @@
 //! WASIp2 instance reads them again for every request.
 
 use std::fmt;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::Failure;
@@ -13,7 +14,7 @@ use crate::error::Failure;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Store {
     /// Spin's outbound Redis: INCR on the key, over the connection the instance keeps.
-    Redis(RedisTarget),
+    Redis(Rc<RedisTarget>),
     /// Spin's key-value store `default` (`wasi:keyvalue`): atomic increment of the key.
     KeyValue,
 }
@@ -81,7 +82,7 @@ impl Settings {
             ));
         }
         let store = match store.as_str() {
-            "redis" => Store::Redis(RedisTarget::read(&get).await?),
+            "redis" => Store::Redis(Rc::new(RedisTarget::read(&get).await?)),
             "kv" => Store::KeyValue,
             other => {
                 return Err(invalid(
@@ -284,7 +285,7 @@ mod tests {
         block_on(Settings::read(&map(overrides)))
     }
 
-    fn redis(settings: Settings) -> RedisTarget {
+    fn redis(settings: Settings) -> Rc<RedisTarget> {
         match settings.store {
             Store::Redis(target) => target,
             Store::KeyValue => panic!("expected the redis store"),

@@ -1,6 +1,7 @@
 //! What the unit tests share: driving the shared logic's futures natively, where no Spin
 //! executor runs, and spin.toml's variables at their defaults.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -18,8 +19,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Runs futures concurrently, polling each in turn as one async task per request would be,
-/// and returns their outputs in order.
-pub fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+/// with the tasks they spawn polled after each round, and returns their outputs in order.
+pub fn join_all<F: Future>(tasks: &Tasks, futures: Vec<F>) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     let mut cx = Context::from_waker(Waker::noop());
@@ -31,8 +32,33 @@ pub fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
+        tasks.poll();
     }
     outputs.into_iter().flatten().collect()
+}
+
+/// The tasks a fake host was asked to spawn, polled as the executor of an instance would.
+#[derive(Default)]
+pub struct Tasks(RefCell<Vec<Pin<Box<dyn Future<Output = ()>>>>>);
+
+impl Tasks {
+    pub fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        self.0.borrow_mut().push(Box::pin(task));
+    }
+
+    /// Polls each task once, in the order they were spawned, and forgets the finished ones.
+    pub fn poll(&self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut tasks = self.0.take();
+        tasks.retain_mut(|task| task.as_mut().poll(&mut cx).is_pending());
+        let spawned_meanwhile = self.0.replace(tasks);
+        self.0.borrow_mut().extend(spawned_meanwhile);
+    }
+
+    /// How many have not finished.
+    pub fn running(&self) -> usize {
+        self.0.borrow().len()
+    }
 }
 
 /// A future that is pending once: lets a fake host call yield to the other requests.

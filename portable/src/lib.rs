@@ -6,12 +6,13 @@
 //! settings and opens its store anew. All the logic is `counter-core`'s; this file is the edge:
 //! spin-sdk 5.2's calls behind [`Host`], and the reply handed to Spin.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
-use spin_sdk::redis::{self, Connection, RedisResult};
+use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 #[http_component]
@@ -39,8 +40,24 @@ impl Host for Spin {
         Connection::open(url).map_err(redis_error)
     }
 
-    async fn redis_incr(&self, connection: &Connection, key: &str) -> Result<i64, RedisError> {
-        connection.incr(key).map_err(redis_error)
+    async fn redis_incr_by(
+        &self,
+        connection: &Connection,
+        key: &str,
+        by: i64,
+    ) -> Result<i64, RedisError> {
+        let arguments = [
+            RedisParameter::Binary(key.into()),
+            RedisParameter::Int64(by),
+        ];
+        match connection
+            .execute("INCRBY", &arguments)
+            .map_err(redis_error)?
+            .as_slice()
+        {
+            [RedisResult::Int64(value)] => Ok(*value),
+            other => Err(RedisError::Other(format!("INCRBY answered {other:?}"))),
+        }
     }
 
     async fn redis_ping(&self, connection: &Connection) -> Result<String, RedisError> {
@@ -87,6 +104,11 @@ impl Host for Spin {
 
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// The instance serves only this request: the task runs in it, to the end.
+    async fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        task.await;
     }
 }
 
