@@ -1,12 +1,12 @@
 //! Scenarios 2-4: exact counts, sequentially, under 64 concurrent clients, and with three app
-//! processes with 64 clients each sharing one Redis.
+//! processes with 64 clients each sharing one Redis; and the `INCRBY` batches that count them.
 
 use std::thread;
 
 use crate::support::app::{App, AppOptions};
 use crate::support::load;
 use crate::support::redis_server::RedisServer;
-use crate::support::runtime::Target;
+use crate::support::runtime::{Edition, Target};
 
 const CLIENTS: usize = 64;
 const PER_CLIENT: usize = 200;
@@ -51,6 +51,36 @@ pub fn concurrent_counts_are_exact(target: &Target) {
 
     report.assert_exactly_one_to(TOTAL);
     assert_eq!(redis.get("visits"), Some(TOTAL.to_string()));
+}
+
+/// Issue 14: the Spin 4 edition's requests served at once count together, one `INCRBY` for a
+/// batch of them, so Redis sees fewer calls than visits; the portable edition's instance serves
+/// one request, so each visit is an `INCRBY` of its own. Counted by Redis (`INFO commandstats`).
+pub fn concurrent_counts_share_incrby_calls(target: &Target) {
+    const CONCURRENT: usize = 16;
+    const EACH: usize = 200;
+    const VISITS: u64 = (CONCURRENT * EACH) as u64;
+    let redis = RedisServer::start();
+    let app = App::start(target, &AppOptions::on(&redis));
+    let _: () = redis.query(redis::cmd("CONFIG").arg("RESETSTAT"));
+
+    let report = load::hammer(&[app.url("/count")], CONCURRENT, EACH);
+
+    report.assert_exactly_one_to(VISITS);
+    assert_eq!(redis.get("visits"), Some(VISITS.to_string()));
+    let (incrby, incr) = (redis.calls("incrby"), redis.calls("incr"));
+    println!(
+        "{VISITS} visits, {incrby} INCRBY calls: {:.2} visits per call",
+        VISITS as f64 / incrby as f64
+    );
+    assert_eq!(incr, 0, "every count is an INCRBY");
+    match target.edition {
+        Edition::Spin4 => assert!(
+            (1..VISITS).contains(&incrby),
+            "{incrby} INCRBY calls for {VISITS} visits: none shared"
+        ),
+        Edition::Portable => assert_eq!(incrby, VISITS, "one INCRBY per visit"),
+    }
 }
 
 /// Three apps with 64 clients each on one Redis (issue 8: each app's instances share kept

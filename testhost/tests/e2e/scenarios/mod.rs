@@ -1,6 +1,7 @@
 //! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode), issue 8 (the two editions,
-//! instance reuse) and issue 9 (store reliability). Each one starts its own Redis and app(s),
-//! asserts exact statuses, bodies and counts, and panics on the first mismatch.
+//! instance reuse), issue 9 (store reliability), 12 (Redis Cluster), 14 (group commit) and 15 (a
+//! hung Redis). Each one starts its own Redis and app(s), asserts exact statuses, bodies and
+//! counts, and panics on the first mismatch.
 
 mod auth;
 mod cluster;
@@ -93,4 +94,6 @@ pub const ALL: &[Registered] = scenarios![
     hung::redis_hung_under_load,
     hung::redis_hung_under_load_with_request_timeout(OnSpin4Runtimes),
     hung::kv_redis_store_hung_under_load,
+    // issue 14: group commit
+    counting::concurrent_counts_share_incrby_calls,
 ];

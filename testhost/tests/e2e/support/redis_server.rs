@@ -187,6 +187,22 @@ impl RedisServer {
         let _: () = self.query(redis::cmd("SET").arg(key).arg(value));
     }
 
+    /// How often `command` (lower case, as `INFO commandstats` names it) ran since the server
+    /// started or its statistics were reset (`CONFIG RESETSTAT`).
+    pub fn calls(&self, command: &str) -> u64 {
+        let stats: String = self.query(redis::cmd("INFO").arg("commandstats"));
+        let line = format!("cmdstat_{command}:calls=");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .map_or(0, |rest| {
+                let calls = rest.split(',').next().unwrap_or_default();
+                calls
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{command} calls {calls:?}: {e}"))
+            })
+    }
+
     /// A graceful stop: SIGTERM makes Redis flush and fsync its AOF before exiting.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
