@@ -23,6 +23,13 @@ if ! command -v redis-server >/dev/null; then
 fi
 # The packaged service is not needed: every test starts its own redis-server on a free port.
 
+# The proxy scenarios run the compose profile's nginx.conf on the real nginx.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    say "installing nginx (Debian package) for the proxy scenarios"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq nginx >/dev/null
+fi
+
 # The test host talks TLS to Redis through OpenSSL, as Spin does: it links the system's libssl.
 if ! pkg-config --exists openssl 2>/dev/null; then
     say "installing libssl-dev and pkg-config (Debian packages) for the test host's TLS"

@@ -102,18 +102,46 @@ fn wasm_profile_runs_the_image_through_the_spin_shim_next_to_redis() {
     assert_eq!(str_at(app, "runtime"), "io.containerd.spin.v2");
     assert_eq!(strings(at(app, "build.platforms")), ["wasi/wasm"]);
     assert_eq!(strings(at(app, "command")), ["/"]);
-    // The shim's HTTP trigger listens on 0.0.0.0:80 unless SPIN_HTTP_LISTEN_ADDR says otherwise.
-    assert_eq!(strings(at(app, "ports")), ["127.0.0.1:5001:80"]);
+    // The shim's HTTP trigger listens on 0.0.0.0:80 unless SPIN_HTTP_LISTEN_ADDR says otherwise;
+    // the proxy reaches every replica there, and nothing publishes a replica (--scale app=3).
+    assert!(app.get("ports").is_none(), "a published port stops --scale");
+    assert_eq!(strings(at(app, "expose")), ["80"]);
     assert!(
         app.get("environment")
             .and_then(|env| env.get("SPIN_HTTP_LISTEN_ADDR"))
             .is_none(),
-        "the port mapping assumes the shim's default listen address"
+        "the proxy assumes the shim's default listen address"
     );
     assert_eq!(str_at(app, "depends_on.redis.condition"), "service_healthy");
     assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_HOST"), "redis");
     // The container port of the redis service, not the host port it is published on.
     assert_eq!(str_at(app, "environment.SPIN_VARIABLE_REDIS_PORT"), "6379");
+}
+
+/// The proxy alone publishes the app, with the repository's nginx.conf, and reaches the `app`
+/// replicas on the port they expose.
+#[test]
+fn wasm_profile_publishes_the_app_through_the_proxy_only() {
+    let compose = yaml("docker-compose.yml");
+    let proxy = at(&compose, "services.proxy");
+    assert_eq!(strings(at(proxy, "profiles")), ["wasm"]);
+    assert!(str_at(proxy, "image").starts_with("nginx:"));
+    assert_eq!(
+        strings(at(proxy, "volumes")),
+        ["./deploy/compose/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    );
+    assert_eq!(strings(at(proxy, "ports")), ["127.0.0.1:5001:80"]);
+    assert_eq!(str_at(proxy, "depends_on.app.condition"), "service_started");
+    assert!(strings(at(proxy, "healthcheck.test")).contains(&"http://127.0.0.1/healthz"));
+
+    let nginx = read("deploy/compose/nginx.conf");
+    let lines: Vec<&str> = nginx.lines().map(str::trim).collect();
+    let app = at(&compose, "services.app");
+    let upstream = format!("server app:{};", strings(at(app, "expose"))[0]);
+    for line in [upstream.as_str(), "listen 80;", "proxy_next_upstream off;"] {
+        let found = lines.iter().filter(|l| **l == line).count();
+        assert_eq!(found, 1, "nginx.conf must hold `{line}` once");
+    }
 }
 
 /// `EDITION` picks the image: the Dockerfile stage of that name, the Spin 4 edition unless set.

@@ -1,7 +1,7 @@
 //! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode), issue 8 (the two editions,
-//! instance reuse), issue 9 (store reliability), 12 (Redis Cluster), 14 (group commit) and 15 (a
-//! hung Redis). Each one starts its own Redis and app(s), asserts exact statuses, bodies and
-//! counts, and panics on the first mismatch.
+//! instance reuse), issue 9 (store reliability), 12 (Redis Cluster), 13 (a proxy in front of three
+//! replicas), 14 (group commit) and 15 (a hung Redis). Each one starts its own Redis and app(s),
+//! asserts exact statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
 mod cluster;
@@ -12,6 +12,7 @@ mod hung;
 mod kv;
 mod manifest;
 mod outages;
+mod proxy;
 mod routes;
 mod tls;
 
@@ -94,6 +95,10 @@ pub const ALL: &[Registered] = scenarios![
     hung::redis_hung_under_load,
     hung::redis_hung_under_load_with_request_timeout(OnSpin4Runtimes),
     hung::kv_redis_store_hung_under_load,
+    // issue 13: three replicas behind the compose profile's proxy
+    proxy::three_replicas_behind_one_proxy_count_exactly,
+    proxy::replica_killed_under_load_behind_the_proxy,
+    proxy::replica_stalled_under_load_behind_the_proxy,
     // issue 14: group commit
     counting::concurrent_counts_share_incrby_calls,
 ];

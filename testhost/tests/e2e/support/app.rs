@@ -292,6 +292,23 @@ impl App {
         self.check_logs();
     }
 
+    /// Sends `signal` to the app's process group, Spin's `up` and the trigger process it runs
+    /// (`SIGSTOP` stalls the app: its sockets accept, nothing answers; `SIGCONT` resumes it).
+    pub fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("the app is running");
+        // SAFETY: kill(2) on the process group we created for this child (not yet reaped).
+        unsafe { libc::kill(-(child.id() as libc::pid_t), signal) };
+    }
+
+    /// `kill -9` of the app's process group: it gets no chance to finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: as in `signal`.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
     fn kill(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;

@@ -6,6 +6,7 @@ pub mod app;
 pub mod build;
 pub mod http;
 pub mod load;
+pub mod proxy;
 pub mod redis_server;
 pub mod runtime;
 pub mod tls;
