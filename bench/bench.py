@@ -5,7 +5,9 @@ Starts its own redis-server (AOF on, fsync `everysec` then `always`), the app wi
 (real Spin, or the test host when no Spin is found) and, for comparison, seed_app.py (a stand-in for the
 Flask seed service) under gunicorn with 2 and 1 workers on the same redis-server, on free loopback ports
 in a temp dir, and checks after every `/count` run that the counter grew by exactly the 2xx responses
-wrk saw. Exits 1 on a mismatch. Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
+wrk saw. Exits 1 on a mismatch. Before it starts it waits for the machine to be quiet (no CPU steal, no
+other load) and says in the table's header whether it was, and how much CPU was stolen during the run.
+Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
 """
 
 import contextlib
@@ -38,6 +40,14 @@ APP_START_S = 60  # Spin compiles the .wasm before it serves
 REDIS_START_S = 10
 SEED_WORKERS = (2, 1)  # gunicorn -w for seed_app.py; each has its own key, seed-<workers>w
 SEED_START_S = 30
+# A quiet machine, as /proc/stat counts it over a few seconds (steal is vmstat's `st`): at most this
+# share of CPU time stolen by the hypervisor, and at most this share busy with other work. The bench
+# waits up to QUIET_WAIT_S for it, then runs anyway and says so.
+QUIET_STEAL = 0.01
+QUIET_BUSY = 0.10
+QUIET_SAMPLE_S = 5
+QUIET_WAIT_S = 120
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -52,7 +62,10 @@ class Row:
     socket_errors: int
     vs_root: str
     check: str
+    app_cpu_us: str
+    redis_cpu_us: str
     pings_per_visit: str
+    visits_per_incrby: str
 
 
 # The editions: name, manifest, .wasm; the Spin 4 edition needs a Spin 4 (or the test host).
@@ -60,11 +73,11 @@ EDITIONS = {
     "spin4": (REPO / "spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"),
     "portable": (REPO / "portable/spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter_portable.wasm"),
 }
-# Issue 8's targets, read at 16 and 64 connections in the everysec pass: (what, numerator row,
-# denominator row, at least).
+# The targets of issues 8 and 14 (group commit raised the Spin 4 edition's redis-mode ones from 1.75 and
+# 0.70), read at 16 and 64 connections in the everysec pass: (what, numerator row, denominator row, at least).
 TARGETS = (
-    ("Spin 4 edition, redis mode, vs the 2-worker seed", "spin4 `/count` redis", "seed gunicorn 2 workers", 1.75),
-    ("Spin 4 edition, redis mode, vs its `/`", "spin4 `/count` redis", "spin4 `/`", 0.70),
+    ("Spin 4 edition, redis mode, vs the 2-worker seed", "spin4 `/count` redis", "seed gunicorn 2 workers", 2.5),
+    ("Spin 4 edition, redis mode, vs its `/`", "spin4 `/count` redis", "spin4 `/`", 0.85),
     ("Spin 4 edition, kv on Redis, vs its `/`", "spin4 `/count` kv on Redis", "spin4 `/`", 0.80),
     ("Spin 4 edition `/` vs the portable edition's", "spin4 `/`", "portable `/`", 1.10),
     ("portable edition, redis mode, vs its `/`", "portable `/count` redis", "portable `/`", 0.36),
@@ -85,17 +98,21 @@ def main():
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(seconds)
+    quiet = wait_for_quiet()
+    stolen_from = cpu_times()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="spin-counter-bench-") as tmp:
         tmp = Path(tmp)
         for fsync in ("everysec", "always"):
             first_row = len(bench.rows)
             with contextlib.ExitStack() as stack:
-                redis_port = stack.enter_context(redis_server(tmp / f"redis-{fsync}", fsync))
+                redis_port, redis_pid = stack.enter_context(redis_server(tmp / f"redis-{fsync}", fsync))
+                bench.redis_pid = redis_pid
                 in_redis = functools.partial(redis_counter, redis_port)
-                # Redis mode's rows also count the PINGs Redis served per visit (the check of an idle
-                # kept connection must add none under load); only the row's own target is loaded.
-                pings = functools.partial(redis_calls, redis_port, "ping")
+                # Redis mode's rows also count the PINGs and INCRBYs Redis served (the check of an idle
+                # kept connection must add no PING under load; group commit shares one INCRBY among the
+                # visits an instance serves at once); only the row's own target is loaded.
+                redis_mode_calls = functools.partial(redis_calls, redis_port, ("ping", "incrby"))
                 variables = {"redis_port": str(redis_port), "redis_key": KEY}
                 config = tmp / f"kv-redis-{fsync}.toml"
                 config.write_text(
@@ -111,30 +128,30 @@ def main():
                     kv_variables = variables | {"counter_store": "kv"}
                     kv_redis = stack.enter_context(start(tmp / f"{edition}-kv-redis-{fsync}", kv_variables, config))
                     targets = [
-                        (f"{edition} `/count` redis", fsync, redis_mode + "/count", in_redis, pings),
-                        (f"{edition} `/count` kv on Redis", fsync, kv_redis + "/count", in_redis, None),
+                        (f"{edition} `/count` redis", fsync, redis_mode.at("/count"), in_redis, redis_mode_calls),
+                        (f"{edition} `/count` kv on Redis", fsync, kv_redis.at("/count"), in_redis, None),
                     ]
                     if fsync == "everysec":
                         directory = tmp / f"{edition}-kv-builtin"
                         builtin = stack.enter_context(start(directory, {"counter_store": "kv", "redis_key": KEY}))
                         in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
                         target = f"{edition} `/count` kv built-in"
-                        targets.append((target, "n/a (SQLite)", builtin + "/count", in_sqlite, None))
-                    apps.append((edition, redis_mode + "/", targets))
+                        targets.append((target, "n/a (SQLite)", builtin.at("/count"), in_sqlite, None))
+                    apps.append((edition, redis_mode.at("/"), targets))
                 seeds = []
                 for workers in SEED_WORKERS:
                     key = f"seed-{workers}w"
-                    seed_url = stack.enter_context(seed(tmp / f"{key}-{fsync}", redis_port, workers, key))
+                    seed_app = stack.enter_context(seed(tmp / f"{key}-{fsync}", redis_port, workers, key))
                     in_seed_key = functools.partial(redis_counter, redis_port, key)
                     target = f"seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
-                    seeds.append((target, fsync, seed_url + "/count", in_seed_key, None))
+                    seeds.append((target, fsync, seed_app.at("/count"), in_seed_key, None))
                 for connections in CONNECTIONS:
                     for edition, root_url, targets in apps:
                         root = bench.measure(root_url, f"{edition} `/`", fsync, connections)
-                        for target, column, url, read_counter, read_pings in targets:
-                            bench.measure(url, target, column, connections, read_counter, root, read_pings)
-                    for target, column, url, read_counter, read_pings in seeds:
-                        bench.measure(url, target, column, connections, read_counter, read_pings=read_pings)
+                        for target, column, url, read_counter, read_calls in targets:
+                            bench.measure(url, target, column, connections, read_counter, root, read_calls)
+                    for target, column, url, read_counter, read_calls in seeds:
+                        bench.measure(url, target, column, connections, read_counter, read_calls=read_calls)
             order = [row for edition, _, targets in apps for row in [f"{edition} `/`"] + [t[0] for t in targets]]
             order += [target for target, *_ in seeds]
             bench.rows[first_row:] = sorted(
@@ -142,7 +159,9 @@ def main():
             )
         fs_type = filesystem_type(tmp)
     load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
-    print_report(kind, runtime, seconds, fs_type, load, editions, bench.rows)
+    stolen = stolen_share(stolen_from, cpu_times())
+    quiet += f"; CPU steal during the run {stolen:.1%}"
+    print_report(kind, runtime, seconds, fs_type, load, quiet, editions, bench.rows)
     if bench.mismatches:
         print("\nCOUNTER MISMATCH: the counter did not grow by the number of 2xx responses in:", file=sys.stderr)
         for line in bench.mismatches:
@@ -157,13 +176,17 @@ class Bench:
         self.seconds = seconds
         self.rows = []
         self.mismatches = []
+        self.redis_pid = None  # the redis-server of the current pass
 
-    def measure(self, url, target, fsync, connections, read_counter=None, root=None, read_pings=None):
-        """One wrk run; read_counter() checks the counter's growth; root is `/`'s req/s;
-        read_pings() counts the PINGs Redis served. Returns req/s."""
+    def measure(self, url, target, fsync, connections, read_counter=None, root=None, read_calls=None):
+        """One wrk run on url (a URL of an app, see `App.at`); read_counter() checks the counter's growth;
+        root is `/`'s req/s; read_calls() counts the PINGs and INCRBYs Redis served. Returns req/s."""
         before = read_counter() if read_counter else 0
-        pings_before = read_pings() if read_pings else 0
-        result = run_wrk(url, connections, self.seconds)
+        calls_before = read_calls() if read_calls else None
+        app_cpu_before, redis_cpu_before = url.app.cpu_ticks(), process_ticks(self.redis_pid)
+        result = run_wrk(url.url, connections, self.seconds)
+        app_cpu = url.app.cpu_ticks() - app_cpu_before
+        redis_cpu = process_ticks(self.redis_pid) - redis_cpu_before
         rate = result["requests"] / result["window_s"]
         ok = result["requests"] - result["non_2xx_3xx"]
         check = "-"
@@ -172,9 +195,15 @@ class Bench:
             check = f"ok (+{grew})" if grew == ok else f"**MISMATCH: grew {grew}, 2xx {ok}**"
             if grew != ok:
                 self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
-        pings_per_visit = "-"
-        if read_pings:
-            pings_per_visit = f"{(read_pings() - pings_before) / max(ok, 1):.3f}"
+        pings_per_visit = visits_per_incrby = "-"
+        if read_calls:
+            pings, incrbys = (after - before for after, before in zip(read_calls(), calls_before))
+            pings_per_visit = f"{pings / max(ok, 1):.3f}"
+            visits_per_incrby = f"{ok / incrbys:.2f}" if incrbys else "no INCRBY"
+
+        def per_request(ticks):
+            return f"{ticks * TICK_US / max(result['requests'], 1):.1f}"
+
         if result["drained"] != "true":
             check += " (not drained: req/s over wrk's -d)"
         self.rows.append(
@@ -189,7 +218,10 @@ class Bench:
                 socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
                 vs_root=f"{rate / root:.0%}" if root else "-",
                 check=check,
+                app_cpu_us=per_request(app_cpu),
+                redis_cpu_us=per_request(redis_cpu) if read_counter else "-",
                 pings_per_visit=pings_per_visit,
+                visits_per_incrby=visits_per_incrby,
             )
         )
         print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
@@ -244,12 +276,12 @@ def redis_server(directory, fsync):
         directory / "redis.log",
     ) as process:
         wait_until(REDIS_START_S, process, directory / "redis.log", lambda: redis_cli(port, "PING") == "PONG")
-        yield port
+        yield port, process.pid
 
 
 @contextlib.contextmanager
 def app(runtime, manifest, directory, variables, runtime_config=None):
-    """Starts the app from manifest as `spin up` would, with its own state dir; yields its base URL."""
+    """Starts the app from manifest as `spin up` would, with its own state dir; yields it as an `App`."""
     directory.mkdir()
     port = free_port()
     command = [runtime, "up", "--from", str(manifest), "--listen", f"127.0.0.1:{port}"]
@@ -268,13 +300,13 @@ def app(runtime, manifest, directory, variables, runtime_config=None):
     }
     with started(command, directory / "app.log", env=env, cwd=directory) as process:
         wait_until(APP_START_S, process, directory / "app.log", lambda: http_ok(url + "/healthz"))
-        yield url
+        yield App(url, process.pid)
 
 
 @contextlib.contextmanager
 def seed(directory, redis_port, workers, key):
     """Starts seed_app.py under gunicorn (sync workers, as the seed ran) on redis_port, counting in key;
-    yields its base URL."""
+    yields it as an `App`."""
     directory.mkdir()
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
@@ -287,7 +319,73 @@ def seed(directory, redis_port, workers, key):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     with started(command, directory / "seed.log", env=env, cwd=directory) as process:
         wait_until(SEED_START_S, process, directory / "seed.log", lambda: http_ok(url + "/"))
-        yield url
+        yield App(url, process.pid)
+
+
+@dataclass
+class App:
+    """A server under test: its base URL, and the process group `started` gave it (Spin's `up` and the
+    trigger it runs, or gunicorn and its workers)."""
+
+    base: str
+    group: int
+
+    def at(self, path):
+        return Url(self, self.base + path)
+
+    def cpu_ticks(self):
+        """User + system CPU time of every process in the group so far, in clock ticks."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.group:  # pgrp
+                    total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total
+
+
+@dataclass
+class Url:
+    app: App
+    url: str
+
+
+def process_ticks(pid):
+    """User + system CPU time of one process so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_times():
+    """The machine's CPU time so far by kind (the first line of /proc/stat, which vmstat reads)."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    values = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+    return dict(zip(names, map(int, values)))
+
+
+def stolen_share(before, after):
+    spent = {kind: after[kind] - before[kind] for kind in before}
+    return spent["steal"] / max(sum(spent.values()), 1)
+
+
+def wait_for_quiet():
+    """Samples the machine until QUIET_SAMPLE_S seconds pass with little CPU stolen and little else
+    running, for up to QUIET_WAIT_S; returns how quiet it was, for the table's header."""
+    deadline = time.monotonic() + QUIET_WAIT_S
+    while True:
+        before = cpu_times()
+        time.sleep(QUIET_SAMPLE_S)
+        after = cpu_times()
+        spent = {kind: after[kind] - before[kind] for kind in before}
+        total = max(sum(spent.values()), 1)
+        steal, busy = spent["steal"] / total, 1 - (spent["idle"] + spent["iowait"] + spent["steal"]) / total
+        seen = f"CPU steal {steal:.1%} and {busy:.1%} busy over {QUIET_SAMPLE_S} s before the run"
+        if steal <= QUIET_STEAL and busy <= QUIET_BUSY:
+            return f"quiet: {seen}"
+        if time.monotonic() > deadline:
+            print(f"==> the machine is not quiet ({seen}); running anyway", file=sys.stderr)
+            return f"**NOT QUIET** ({seen}, after waiting {QUIET_WAIT_S} s): compare ratios with care"
+        print(f"==> waiting for a quiet machine: {seen}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -352,13 +450,14 @@ def redis_cli(port, *args, check=False):
     return result.stdout.strip()
 
 
-def redis_calls(port, command):
-    """How many times Redis has served `command` (INFO commandstats)."""
+def redis_calls(port, commands):
+    """How many times Redis has served each of `commands` (INFO commandstats), as a tuple."""
+    calls = dict.fromkeys(commands, 0)
     for line in redis_cli(port, "INFO", "commandstats", check=True).splitlines():
-        if line.startswith(f"cmdstat_{command}:"):
-            fields = dict(field.split("=", 1) for field in line.split(":", 1)[1].split(","))
-            return int(fields["calls"])
-    return 0
+        name, _, stats = line.removeprefix("cmdstat_").partition(":")
+        if line.startswith("cmdstat_") and name in calls:
+            calls[name] = int(dict(field.split("=", 1) for field in stats.split(","))["calls"])
+    return tuple(calls.values())
 
 
 def redis_counter(port, key=KEY):
@@ -390,7 +489,7 @@ def filesystem_type(path):
     return fs_type
 
 
-def print_report(kind, runtime, seconds, fs_type, load, editions, rows):
+def print_report(kind, runtime, seconds, fs_type, load, quiet, editions, rows):
     if kind == "spin":
         version = run([runtime, "--version"], timeout=30).strip()
         title = f"spin-redis-counter on {version} ({runtime})"
@@ -413,6 +512,7 @@ def print_report(kind, runtime, seconds, fs_type, load, editions, rows):
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split()[1]
     print(f"\n### {title}\n")
     print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}; 1-minute load average {load}")
+    print(f"- {quiet}")
     print(f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     for edition in editions:
         wasm = EDITIONS[edition][1]
@@ -431,19 +531,28 @@ def print_report(kind, runtime, seconds, fs_type, load, editions, rows):
         "(the built-in store's `/` is the everysec one)\n"
     )
     print(
+        "- `app CPU/req`, `Redis CPU/req`: user + system CPU time of the app's processes (Spin's, the test "
+        "host's or gunicorn's) and of redis-server during the run, per request answered, in microseconds"
+    )
+    print(
         "- `PINGs/visit` (redis mode): PINGs Redis served per counted visit in that run; an idle kept "
-        "connection is checked with one, so under load it must stay near 0\n"
+        "connection is checked with one, so under load it must stay near 0"
+    )
+    print(
+        "- `visits/INCRBY` (redis mode): counted visits per `INCRBY` Redis served in that run, the mean batch "
+        "size of group commit (the Spin 4 edition's requests served at once share one; the portable "
+        "edition's instance serves one request, so 1.00)\n"
     )
     print(
         "| target | fsync | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | socket errors | vs `/` "
-        "| PINGs/visit | counter check |"
+        "| app CPU/req us | Redis CPU/req us | PINGs/visit | visits/INCRBY | counter check |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         print(
             f"| {r.target} | {r.fsync} | {r.connections} | {r.req_per_s:,.0f} | {r.p50_us / 1000:.2f} | "
-            f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.pings_per_visit} "
-            f"| {r.check} |"
+            f"{r.p99_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.app_cpu_us} "
+            f"| {r.redis_cpu_us} | {r.pings_per_visit} | {r.visits_per_incrby} | {r.check} |"
         )
     print_targets(rows)
 
