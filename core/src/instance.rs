@@ -445,6 +445,11 @@ mod tests {
             self
         }
 
+        /// The next call on an open handle fails with `message`.
+        fn fail_next_call(&self, message: &str) {
+            self.call_failures.borrow_mut().push_back(message.into());
+        }
+
         fn hang_on(self, call: Call) -> Self {
             self.hangs.borrow_mut().push_back(call);
             self
@@ -741,11 +746,7 @@ mod tests {
     fn a_failed_incr_on_a_kept_connection_fails_once_and_the_next_request_reconnects() {
         let instance = Instance::new(FakeHost::with(&[]));
         assert_eq!(get(&instance, "/count").body, "Visit count: 1");
-        instance
-            .host
-            .call_failures
-            .borrow_mut()
-            .push_back(RESET.into());
+        instance.host.fail_next_call(RESET);
 
         let reply = get(&instance, "/count");
         assert_plain(
@@ -1067,11 +1068,7 @@ mod tests {
     fn a_failing_batch_fails_all_of_its_requests_and_none_other() {
         let instance = Instance::new(FakeHost::with(&[]));
         assert_eq!(get(&instance, "/count").body, "Visit count: 1");
-        instance
-            .host
-            .call_failures
-            .borrow_mut()
-            .push_back(RESET.into());
+        instance.host.fail_next_call(RESET);
         let now = (0..3).map(|_| count_later(&instance, 0));
         let during_the_first = (0..2).map(|_| count_later(&instance, 1));
         let replies = join_all(&instance.host.tasks, now.chain(during_the_first).collect());
