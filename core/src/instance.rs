@@ -4,9 +4,9 @@
 //! serves one request and is dropped. So an instance keeps its validated settings and the Redis
 //! connection or key-value bucket it opened, and later requests use them. A kept handle whose call
 //! fails is dropped, so the next request opens a new one; the failing request itself is answered
-//! with its failure and not retried on a new connection, because an INCR whose answer was lost
+//! with its failure and not retried on a new connection, because an INCRBY whose answer was lost
 //! may still have been applied. A kept Redis connection that has been idle is checked with a
-//! `PING` (which changes nothing) before an INCR goes out on it, so a Redis restarted while the
+//! `PING` (which changes nothing) before an INCRBY goes out on it, so a Redis restarted while the
 //! instance was quiet costs no visit; and no Redis call may take longer than `redis_timeout`.
 //! On outbound Redis the requests served at once count together, one `INCRBY` for all of them
 //! (`batch.rs`), sent by a task of the instance so that no request's future carries another's.
@@ -31,7 +31,7 @@ use crate::settings::{RedisTarget, Settings, Store, Variables};
 pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
 
 /// A kept Redis connection that has not answered for this long is checked with a `PING` before
-/// it carries an INCR. Under load every connection answers far more often, so the check costs
+/// it carries an INCRBY. Under load every connection answers far more often, so the check costs
 /// nothing there; no Redis stops and starts again this fast, so a connection a restart broke is
 /// found out. (100 ms was too long: on Spin 4.0.2 a test Redis came back within it.)
 pub const CHECK_IDLE_AFTER: Duration = Duration::from_millis(10);
@@ -176,7 +176,7 @@ impl<H: Host + 'static> Instance<H> {
         let settings = self.settings().await?;
         let key = settings.key.as_str();
         match &settings.store {
-            // Reading the key, not only a PING: what stops an INCR (a Redis Cluster node that
+            // Reading the key, not only a PING: what stops an INCRBY (a Redis Cluster node that
             // does not own the key, a value that is not an integer) stops readiness too.
             Store::Redis(target) => {
                 let read = async |c: &H::Connection| self.host.redis_get(c, key).await;

@@ -13,7 +13,7 @@ use crate::error::Failure;
 /// Where the count lives.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Store {
-    /// Spin's outbound Redis: INCR on the key, over the connection the instance keeps.
+    /// Spin's outbound Redis: INCRBY on the key, over the connection the instance keeps.
     Redis(Rc<RedisTarget>),
     /// Spin's key-value store `default` (`wasi:keyvalue`): atomic increment of the key.
     KeyValue,
