@@ -148,8 +148,8 @@ impl<H: Host + 'static> Instance<H> {
                 let (seat, start_sender) = self.batches.join(self.host.now());
                 if start_sender {
                     let (instance, target) = (Rc::clone(self), Rc::clone(target));
-                    let key = key.to_owned();
-                    let sender = async move { instance.send_batches(&target, &key).await };
+                    let settings = Rc::clone(&settings);
+                    let sender = async move { instance.send_batches(&target, &settings.key).await };
                     self.host.spawn(sender).await;
                 }
                 seat.outcome().await

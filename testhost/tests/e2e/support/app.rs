@@ -302,9 +302,8 @@ impl App {
 
     /// `kill -9` of the app's process group: it gets no chance to finish anything.
     pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
         if let Some(mut child) = self.child.take() {
-            // SAFETY: as in `signal`.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = child.wait();
         }
     }
