@@ -6,8 +6,9 @@
 //! All the logic is `counter-core`'s; this file is the edge: spin-sdk 6's calls behind [`Host`],
 //! and the reply handed to Spin.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
@@ -29,7 +30,7 @@ async fn handle(request: Request) -> Response {
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let instance = INSTANCE.with(Rc::clone);
     let reply = instance.respond(request.method(), path).await;
-    response(reply)
+    response(reply).await
 }
 
 /// Spin, through spin-sdk 6: outbound Redis and variables are async, so requests this instance
@@ -143,10 +144,14 @@ fn kv_error(error: store::Error) -> KvError {
     }
 }
 
-/// Builds Spin's response from the reply, streaming the body from a task of its own (the
-/// host reads it only after the handler returns). Built by hand rather than through the SDK's
-/// `IntoResponse`, which goes through `http::HeaderMap` and grows the `.wasm`.
-fn response(reply: Reply) -> Response {
+/// Builds Spin's response from the reply, its body already handed to the body stream. Spin
+/// reads the body only once it has the response, so the write completes in a task of its own;
+/// but it starts here, before the response is returned, so that when Spin starts reading the
+/// body is there and the head and body can leave in one write (a body written after the
+/// response is returned may be read after Spin has sent the head alone). Built by hand rather
+/// than through the SDK's `IntoResponse`, which goes through `http::HeaderMap` and grows the
+/// `.wasm`.
+async fn response(reply: Reply) -> Response {
     let headers = reply.header_fields();
     let fields = Fields::from_list(&headers).unwrap_or_else(|e| {
         eprintln!("Could not convert response headers: {e}");
@@ -159,7 +164,7 @@ fn response(reply: Reply) -> Response {
     if response.set_status_code(status).is_err() {
         eprintln!("Could not convert response: error setting status code to {status}");
     }
-    spin_sdk::wasip3::spawn(async move {
+    let mut send_body = Box::pin(async move {
         let unwritten = body_writer.write_all(reply.body.into_bytes()).await;
         if !unwritten.is_empty() {
             eprintln!("Could not send the response body: the client went away");
@@ -167,5 +172,12 @@ fn response(reply: Reply) -> Response {
         drop(body_writer);
         drop(trailers_writer);
     });
+    // The first poll issues the write; each later poll (the task's) registers its own waker.
+    if poll_fn(|cx| Poll::Ready(send_body.as_mut().poll(cx)))
+        .await
+        .is_pending()
+    {
+        spin_sdk::wasip3::spawn(send_body);
+    }
     response
 }

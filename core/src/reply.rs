@@ -33,10 +33,16 @@ impl Reply {
         self
     }
 
-    /// The headers as Spin's `fields` take them: (name, value bytes) pairs.
+    /// The headers as Spin's `fields` take them: (name, value bytes) pairs, ending with the
+    /// body's `content-length`. A reply framed by its length needs no terminating chunk, so
+    /// Spin can send it in one write (a chunked one ends with a small second write, which
+    /// Nagle's algorithm holds until the client's delayed ACK). A `HEAD` reply carries the same
+    /// length: the server sends the head and drops the body.
     pub fn header_fields(&self) -> Vec<(String, Vec<u8>)> {
+        let length = self.body.len().to_string().into_bytes();
         (self.headers.iter())
             .map(|&(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+            .chain([("content-length".to_owned(), length)])
             .collect()
     }
 
@@ -55,7 +61,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_fields_keep_order_and_bytes() {
+    fn header_fields_keep_order_and_bytes_and_end_with_the_length() {
         let reply = Reply::plain(StatusCode::SERVICE_UNAVAILABLE, "down".into())
             .with_header("retry-after", "1");
         assert_eq!(
@@ -63,7 +69,22 @@ mod tests {
             vec![
                 ("content-type".to_string(), TEXT_PLAIN.as_bytes().to_vec()),
                 ("retry-after".to_string(), b"1".to_vec()),
+                ("content-length".to_string(), b"4".to_vec()),
             ]
+        );
+    }
+
+    #[test]
+    fn content_length_counts_bytes_not_characters() {
+        let reply = Reply::plain(StatusCode::OK, "Visit count: 12".into());
+        assert_eq!(
+            reply.header_fields()[1],
+            ("content-length".into(), b"15".to_vec())
+        );
+        let reply = Reply::plain(StatusCode::OK, "é".into());
+        assert_eq!(
+            reply.header_fields()[1],
+            ("content-length".into(), b"2".to_vec())
         );
     }
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
@@ -20,7 +20,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let method = http::Method::from(request.method());
     let path = request.path_with_query().unwrap_or_default();
     let reply = Instance::new(Spin).respond(&method, &path).await;
-    send(reply, response_out).await;
+    send(reply, response_out);
 }
 
 /// Spin, through spin-sdk 5.2: every call blocks until Spin answers.
@@ -129,10 +129,13 @@ fn kv_error(error: store::Error) -> KvError {
     }
 }
 
-/// Hands the reply to Spin through the response outparam, with the SDK's own log messages when
-/// that fails. (Returning a response instead would link the SDK's conversion, whose error path
-/// pulls anyhow's backtrace printer and a demangler into the `.wasm`.)
-async fn send(reply: Reply, response_out: ResponseOutparam) {
+/// Hands the reply to Spin through the response outparam, its body written and finished first,
+/// so that Spin has the whole reply when it starts sending and can send it in one write (spin-sdk
+/// 5.2's `set_with_body` sets the outparam first and writes the body after, which lets Spin send
+/// the head alone). Errors are logged as the SDK logs them. (Returning a response instead would
+/// link the SDK's conversion, whose error path pulls anyhow's backtrace printer and a demangler
+/// into the `.wasm`.)
+fn send(reply: Reply, response_out: ResponseOutparam) {
     let headers = reply.header_fields();
     let response = match Fields::from_list(&headers) {
         Ok(headers) => OutgoingResponse::new(headers),
@@ -142,10 +145,25 @@ async fn send(reply: Reply, response_out: ResponseOutparam) {
     if response.set_status_code(status).is_err() {
         return eprintln!("Could not convert response: error setting status code to {status}");
     }
-    if let Err(e) = response_out
-        .set_with_body(response, reply.body.into_bytes())
-        .await
-    {
-        eprintln!("Could not set `ResponseOutparam`: {e}");
+    let Ok(body) = response.body() else {
+        return eprintln!("Could not send the response body: it was already taken");
+    };
+    // The host buffers a body this short; the stream must be gone before the body is finished.
+    match body.write() {
+        Ok(stream) => {
+            for chunk in reply.body.as_bytes().chunks(MAX_BLOCKING_WRITE) {
+                if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                    return eprintln!("Could not send the response body: {e:?}");
+                }
+            }
+        }
+        Err(()) => return eprintln!("Could not send the response body: it is not writable"),
     }
+    if let Err(e) = OutgoingBody::finish(body, None) {
+        return eprintln!("Could not finish the response body: {e:?}");
+    }
+    response_out.set(response);
 }
+
+/// The most `blocking-write-and-flush` takes in one call (wasi:io/streams).
+const MAX_BLOCKING_WRITE: usize = 4096;
