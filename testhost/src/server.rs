@@ -1,6 +1,6 @@
-//! The HTTP front end: accepts connections, routes each request like Spin's router and
-//! hands it to the component; failures become Spin's bodiless 500 and unmatched paths its
-//! bodiless 404.
+//! The HTTP front end: accepts connections and serves HTTP/1.1 on them with hyper, as Spin does
+//! (Nagle's algorithm left on), routes each request like Spin's router and hands it to the
+//! component; failures become Spin's bodiless 500 and unmatched paths its bodiless 404.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,7 +36,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        // Nagle's algorithm stays on, as in Spin's server (which never sets TCP_NODELAY): a reply
+        // sent in two writes then waits for the client's delayed ACK here as it does there.
         let app = app.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {

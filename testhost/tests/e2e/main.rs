@@ -13,10 +13,14 @@ mod scenarios;
 mod support;
 
 use std::process::ExitCode;
+use std::sync::{PoisonError, RwLock};
 
 use libtest_mimic::{Arguments, Trial};
 use scenarios::Runs;
 use support::runtime::Edition;
+
+/// Held shared by every scenario and exclusively by those that must run alone.
+static ALONE: RwLock<()> = RwLock::new(());
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -44,9 +48,15 @@ fn main() -> ExitCode {
                 .filter(move |scenario| spin4 || scenario.runs == Runs::Everywhere)
                 .map(move |scenario| {
                     let target = target.clone();
-                    let run = scenario.run;
+                    let (run, alone) = (scenario.run, scenario.alone);
                     Trial::test(format!("{} [{target}]", scenario.name), move || {
-                        run(&target);
+                        if alone {
+                            let _alone = ALONE.write().unwrap_or_else(PoisonError::into_inner);
+                            run(&target);
+                        } else {
+                            let _shared = ALONE.read().unwrap_or_else(PoisonError::into_inner);
+                            run(&target);
+                        }
                         Ok(())
                     })
                 })

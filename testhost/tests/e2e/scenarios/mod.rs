@@ -1,7 +1,8 @@
 //! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode), issue 8 (the two editions,
 //! instance reuse), issue 9 (store reliability), 12 (Redis Cluster), 13 (a proxy in front of three
-//! replicas), 14 (group commit) and 15 (a hung Redis). Each one starts its own Redis and app(s),
-//! asserts exact statuses, bodies and counts, and panics on the first mismatch.
+//! replicas), 14 (group commit) and 15 (a hung Redis), and replies on a kept-alive connection.
+//! Each one starts its own Redis and app(s), asserts exact statuses, bodies and counts, and panics
+//! on the first mismatch.
 
 mod auth;
 mod cluster;
@@ -9,6 +10,7 @@ mod counting;
 mod durability;
 mod failures;
 mod hung;
+mod keepalive;
 mod kv;
 mod manifest;
 mod outages;
@@ -33,26 +35,32 @@ pub enum Runs {
     OnSpin4Runtimes,
 }
 
-/// One registered scenario: the path of its function (as the trial is named) and where it runs.
+/// One registered scenario: the path of its function (as the trial is named), where it runs, and
+/// whether it must run alone (it times replies, which other scenarios' load would slow down).
 pub struct Registered {
     pub name: &'static str,
     pub run: Scenario,
     pub runs: Runs,
+    pub alone: bool,
 }
 
 /// Registers scenario functions under their own paths (`module::function`), so the name a trial
-/// shows is the function it runs. A scenario function left out of [`ALL`] is never used, which
+/// shows is the function it runs; `(Runs variant)` limits where it runs, `[alone]` runs it while
+/// no other scenario does. A scenario function left out of [`ALL`] is never used, which
 /// `#![deny(dead_code)]` in main.rs turns into a build error.
 macro_rules! scenarios {
-    ($($module:ident :: $function:ident $(($runs:ident))?),* $(,)?) => {
+    ($($module:ident :: $function:ident $(($runs:ident))? $([$alone:ident])?),* $(,)?) => {
         &[$(Registered {
             name: concat!(stringify!($module), "::", stringify!($function)),
             run: $module::$function,
             runs: scenarios!(@runs $($runs)?),
+            alone: scenarios!(@alone $($alone)?),
         }),*]
     };
     (@runs) => { Runs::Everywhere };
     (@runs $runs:ident) => { Runs::$runs };
+    (@alone) => { false };
+    (@alone alone) => { true };
 }
 
 pub const ALL: &[Registered] = scenarios![
@@ -101,4 +109,6 @@ pub const ALL: &[Registered] = scenarios![
     proxy::replica_stalled_under_load_behind_the_proxy,
     // issue 14: group commit
     counting::concurrent_counts_share_incrby_calls,
+    // no reply waits for the client's delayed ACK
+    keepalive::one_connection_answers_at_once[alone],
 ];
