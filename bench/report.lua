@@ -69,7 +69,7 @@ function done(summary, latency, _)
     local window = drained and last - first or summary.duration / 1e6
     local e = summary.errors
     io.write(string.format(
-        "BENCH requests=%d window_s=%.6f drained=%s non_2xx_3xx=%d connect=%d read=%d write=%d timeout=%d p50_us=%d p99_us=%d\n",
+        "BENCH requests=%d window_s=%.6f drained=%s non_2xx_3xx=%d connect=%d read=%d write=%d timeout=%d p50_us=%d p99_us=%d max_us=%d\n",
         summary.requests, window, tostring(drained), e.status, e.connect, e.read, e.write, e.timeout,
-        latency:percentile(50), latency:percentile(99)))
+        latency:percentile(50), latency:percentile(99), latency.max))
 end
