@@ -24,17 +24,15 @@ spin=${SPIN_BIN:-spin}
 
 say() { printf '==> %s\n' "$*"; }
 
-if ! command -v "$spin" >/dev/null; then
+if command -v "$spin" >/dev/null; then
+    version=$("$spin" --version 2>/dev/null | head -n 1)
+else
     # No Spin CLI (no package registry ships one): serve the Spin 4 edition on the project's own
     # Spin-compatible test host, which runs the same .wasm with Spin 4.0.2's semantics.
     say "the project's Spin-compatible test host (testhost/), not Spin: no Spin CLI found (looked for '$spin')"
     echo "    Install Spin from https://spinframework.dev/install, or set SPIN_BIN=/path/to/spin." >&2
     version=test-host
 fi
-case "$version" in
-    test-host) ;;
-    *) version=$("$spin" --version 2>/dev/null | head -n 1) ;;
-esac
 case "$version" in
     test-host)
         manifest=spin.toml edition_args=(--request-timeout "${REQUEST_TIMEOUT:-5}")
@@ -84,7 +82,15 @@ if [ "$version" = test-host ]; then
     # What `spin build` would run (spin.toml's build command), then the test host's `up`.
     cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter
     cargo build --locked -p spin-test-host
+    # In the background so that a Ctrl-C or SIGTERM to this script stops it too (a background
+    # job of a script ignores SIGINT), and the Redis started above with it.
     target/debug/spin-test-host up --from "$manifest" --listen "$listen" \
-        --state-dir .spin "${edition_args[@]}" "${store_args[@]}" "$@"
+        --state-dir .spin "${edition_args[@]}" "${store_args[@]}" "$@" &
+    host=$!
+    trap 'kill "$host" 2>/dev/null; wait "$host" || true; exit 130' INT
+    trap 'kill "$host" 2>/dev/null; wait "$host" || true; exit 143' TERM
+    status=0
+    wait "$host" || status=$?
+    exit "$status"
 fi
 "$spin" build --from "$manifest" --up --listen "$listen" "${edition_args[@]}" "${store_args[@]}" "$@"
