@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, the end-to-end suite on the real .wasm against real
-# redis-server processes (and against real Spin when SPIN_BIN or `spin` on PATH names one), and the
-# deploy checks. Installs what it needs on a machine that has only Rust; CI runs exactly this.
+# redis-server processes (and against real Spin when SPIN_BIN, SPIN40_BIN or SPIN3_BIN, or `spin`
+# on PATH, names one), and the deploy checks. Installs what it needs on a machine that has only Rust; CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,8 +49,9 @@ if ! python3 -m check_jsonschema --version >/dev/null 2>&1; then
         python3 -m pip install --quiet --user --break-system-packages check-jsonschema
 fi
 
-say "building both editions (.wasm): spin.toml's and portable/spin.toml's"
-cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable
+say "building the three builds (.wasm): spin.toml's, spin40/spin.toml's and portable/spin.toml's"
+cargo build --locked --target wasm32-wasip1 --release \
+    -p spin-redis-counter -p spin-redis-counter-spin40 -p spin-redis-counter-portable
 
 say "running all tests"
 cargo test --locked --workspace

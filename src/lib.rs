@@ -1,10 +1,12 @@
-//! The Spin 4 edition: spin-sdk 6, `#[http_service]`, WASIp3 (built for wasm32-wasip1 with the
-//! preview1 adapter), the one `spin.toml` at the repository root runs.
+//! The WASIp3 edge: `#[http_service]` (built for wasm32-wasip1 with the preview1 adapter), one
+//! source for two builds: on spin-sdk 7 (WASI 0.3.0) it is the root package, `spin.toml`'s, for
+//! Spin 4.1 and newer; on spin-sdk 6 (WASI 0.3.0-rc-2026-03-15) it is `spin40/`'s, for Spin 4.0.x
+//! and containerd-shim-spin 0.25. The two SDKs offer this file the same calls.
 //!
-//! Spin 4 reuses a WASIp3 instance for up to 128 requests, up to 16 at once, so this module's one
-//! [`Instance`] keeps its settings and its Redis connection or key-value bucket for all of them.
-//! All the logic is `counter-core`'s; this file is the edge: spin-sdk 6's calls behind [`Host`],
-//! and the reply handed to Spin.
+//! Each of those Spins reuses an instance of its build for up to 128 requests, up to 16 at once,
+//! so this module's one [`Instance`] keeps its settings and its Redis connection or key-value
+//! bucket for all of them. All the logic is `counter-core`'s; this file is the edge: spin-sdk's
+//! calls behind [`Host`], and the reply handed to Spin.
 
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
@@ -33,7 +35,7 @@ async fn handle(request: Request) -> Response {
     response(reply).await
 }
 
-/// Spin, through spin-sdk 6: outbound Redis and variables are async, so requests this instance
+/// Spin, through spin-sdk 6 or 7: outbound Redis and variables are async, so requests this instance
 /// serves at once wait on them together; wasi:keyvalue calls block the instance until they return.
 struct Spin;
 

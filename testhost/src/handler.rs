@@ -1,23 +1,26 @@
-//! Runs one request on a component the two ways Spin 4.0.2 does: a WASIp2 handler
+//! Runs one request on a component the two ways Spin 4.1 does: a WASIp2 handler
 //! (`wasi:http/incoming-handler@0.2.x`) on a fresh instance every time, a WASIp3 handler
-//! (`wasi:http/handler@0.3.0-rc-2026-03-15`) through Wasmtime's `ProxyHandler`, which
-//! keeps each instance for more requests, several at once, within `crate::reuse`'s limits.
+//! (`wasi:http/handler@0.3.0`) through Wasmtime's `ProxyHandler`, which keeps each instance
+//! for more requests, several at once, within `crate::reuse`'s limits.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use tokio::sync::oneshot;
-use wasmtime::component::Accessor;
-use wasmtime::{Engine, Store};
-use wasmtime_wasi_http::handler::{HandlerState, Proxy, ProxyHandler, ProxyPre, StoreBundle};
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration,
+    WorkerState, WorkerStatus,
+};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::WasiHttpView as _;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
@@ -98,12 +101,12 @@ impl Wasip3Handler {
         shared: Arc<ComponentShared>,
         reuse: InstanceReuse,
     ) -> Self {
-        let instances = Wasip3Instances {
+        Self(ProxyHandler::new(Wasip3Instances {
             engine: engine.clone(),
+            pre,
             shared,
             reuse,
-        };
-        Self(ProxyHandler::new(instances, ProxyPre::P3(pre)))
+        }))
     }
 
     /// Runs `req` on an instance that may be serving other requests too. `Err` means the
@@ -112,122 +115,114 @@ impl Wasip3Handler {
         &self,
         req: hyper::Request<Incoming>,
     ) -> Result<http::Response<ResponseBody>> {
-        let req = req.map(|body| body.map_err(ErrorCode::from_hyper_request_error));
-        let (request, request_io) = p3::Request::from_http(req);
-        let (response_tx, response_rx) = oneshot::channel();
-        self.0.spawn(
-            None,
-            Box::new(move |store: &Accessor<InstanceState>, proxy: &Proxy| {
-                Box::pin(async move {
-                    if let Err(err) = serve(store, proxy, request, request_io, response_tx).await {
-                        eprintln!("Component error handling request: {err:#}");
-                    }
-                })
-            }),
-        );
-        response_rx
-            .await
-            .context("guest failed to produce a response")
+        let req = req.map(|body| {
+            body.map_err(|e| ErrorCode::from_hyper_request_error(e).into())
+                .boxed_unsync()
+        });
+        let response = self.0.handle((), req).await?;
+        Ok(response.map(|body| body.map_err(anyhow::Error::from).boxed_unsync()))
     }
 }
 
-/// One request's task on a WASIp3 instance: call `handle`, pass the response on, and
-/// stay until hyper has finished sending its body (which the guest may still be writing).
-async fn serve(
-    store: &Accessor<InstanceState>,
-    proxy: &Proxy,
-    request: p3::Request,
-    request_io: impl Future<Output = Result<(), ErrorCode>> + Send + 'static,
-    response_tx: oneshot::Sender<http::Response<ResponseBody>>,
-) -> Result<()> {
-    let Proxy::P3(service) = proxy else {
-        anyhow::bail!("the instance is not a WASIp3 handler");
-    };
-    let request =
-        store.with(|mut access| p3::WasiHttpView::http(access.get()).table.push(request))?;
-    let response = service
-        .wasi_http_handler()
-        .call_handle(store, request)
-        .await??;
-    let response =
-        store.with(|mut access| p3::WasiHttpView::http(access.get()).table.delete(response))?;
-    let response = store.with(|mut access| response.into_http(&mut access, request_io))?;
-    let (sent_tx, sent_rx) = oneshot::channel();
-    let response = response.map(|body| {
-        ReportsDrop {
-            body: body.map_err(anyhow::Error::from).boxed_unsync(),
-            _dropped: sent_tx,
-        }
-        .boxed_unsync()
-    });
-    if response_tx.send(response).is_ok() {
-        // Resolves (with an error) once the body, and with it the sender, is dropped.
-        let _ = sent_rx.await;
-    }
-    Ok(())
-}
-
-/// A response body whose drop closes a channel, so that its task knows it was sent.
-struct ReportsDrop {
-    body: ResponseBody,
-    _dropped: oneshot::Sender<()>,
-}
-
-impl Body for ReportsDrop {
-    type Data = Bytes;
-    type Error = anyhow::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// What `ProxyHandler` asks of us: a store for each new instance, and that instance's
-/// limits, each drawn anew from the reuse settings (as Spin's `HttpHandlerState` does).
+/// What `ProxyHandler` asks of us: a new instance with its limits, each drawn anew from the
+/// reuse settings (as Spin's `HttpHandlerState` does).
 pub struct Wasip3Instances {
     engine: Engine,
+    pre: ServicePre<InstanceState>,
     shared: Arc<ComponentShared>,
     reuse: InstanceReuse,
 }
 
 impl HandlerState for Wasip3Instances {
     type StoreData = InstanceState;
+    type WorkerExpiration = Expiry;
+    type WorkerState = Limits;
 
-    fn new_store(&self, _req_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
-        Ok(StoreBundle {
-            store: Store::new(&self.engine, InstanceState::new(self.shared.clone())),
-            write_profile: Box::new(|_| ()),
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiry, Limits>> {
+        let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
+        let service = self.pre.instantiate_async(&mut store).await?;
+        let request_timeout = self.reuse.request_timeout.unwrap_or(Duration::MAX);
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: ViewFn::P3(p3::WasiHttpView::http),
+            expiration: Expiry {
+                idle_timeout: self.reuse.idle_timeout,
+                request_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: Limits {
+                reuse: self.reuse,
+                request_timeout,
+            },
         })
     }
+}
 
-    fn request_timeout(&self) -> Duration {
-        self.reuse.request_timeout.unwrap_or(Duration::MAX)
+/// When an instance is dropped: after `idle_timeout` with nothing to do, or `request_timeout`
+/// after the latest request it took (Spin's second line of defence; see `Limits`).
+pub struct Expiry {
+    idle_timeout: Duration,
+    request_timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for Expiry {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let timeout = match status {
+            WorkerStatus::Idle => self.idle_timeout,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => self.request_timeout,
+        };
+        let Some(deadline) = start.checked_add(timeout) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// How many requests an instance takes, in all and at once, and how long each may run.
+pub struct Limits {
+    reuse: InstanceReuse,
+    request_timeout: Duration,
+}
+
+impl WorkerState for Limits {
+    type StoreData = InstanceState;
+    type RequestId = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.reuse.max_requests {
+            ShouldAccept::Never
+        } else if concurrent >= self.reuse.max_concurrent_requests {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
     }
 
-    fn idle_instance_timeout(&self) -> Duration {
-        self.reuse.idle_timeout
+    /// The request expires (and its caller gets an error) when this resolves.
+    fn on_request_start(
+        &self,
+        _: StoreContextMut<'_, InstanceState>,
+        _: (),
+        _: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        Box::pin(tokio::time::sleep(self.request_timeout))
     }
 
-    fn max_instance_reuse_count(&self) -> usize {
-        self.reuse.max_requests
-    }
-
-    fn max_instance_concurrent_reuse_count(&self) -> usize {
-        self.reuse.max_concurrent_requests
-    }
-
-    fn handle_worker_error(&self, error: wasmtime::Error) {
-        eprintln!("spin-test-host: WASIp3 instance failed: {error:#}");
+    fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(error) = result {
+            eprintln!("spin-test-host: WASIp3 instance failed: {error:#}");
+        }
+        drop(store);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A wasip1 core module is made into a component with wit-component and the preview1
 //! reactor adapter (Spin's own step), compiled once and pre-instantiated once, with both
-//! WASIp2 and WASIp3 (`0.3.0-rc-2026-03-15`) interfaces linked.
+//! WASIp2 and WASIp3 (`0.3.0`) interfaces linked. The WASI release candidate
+//! (`0.3.0-rc-2026-03-15`, spin-sdk 6) is not linked: Spin 4.0.x runs that build.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use crate::reuse::InstanceReuse;
 /// The engine every component of the app is compiled for.
 pub fn engine() -> Result<Engine> {
     let mut config = wasmtime::Config::new();
-    // WASIp3 handlers, and the `async` imports of spin-sdk 6 (spin:redis@3.0.0, ...).
+    // WASIp3 handlers, and the `async` imports of spin-sdk 7 (spin:redis@3.0.0, ...).
     config.wasm_component_model_async(true);
     // Instances come and go (with every request, for WASIp2 handlers): reuse their memory
     // slots instead of mapping fresh memory each time, as Spin does by default.
@@ -127,6 +128,17 @@ impl ComponentRuntime {
         reuse: InstanceReuse,
     ) -> Result<Self> {
         let component = compile(engine, wasm, cache_dir)?;
+        if let Some((name, _)) = component
+            .component_type()
+            .exports(engine)
+            .find(|(name, _)| name.starts_with("wasi:http/handler@0.3.0-rc-"))
+        {
+            anyhow::bail!(
+                "the component exports `{name}` (a WASI release candidate, spin-sdk 6), which is \
+                 not supported by the test host: run it on a Spin 4.0.x (spin40/spin.toml is \
+                 that build's manifest)"
+            );
+        }
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
@@ -146,7 +158,7 @@ impl ComponentRuntime {
             ),
             (Err(_), Err(_)) => anyhow::bail!(
                 "the component exports neither `wasi:http/incoming-handler@0.2.*` nor \
-                 `wasi:http/handler@0.3.0-rc-2026-03-15`, the HTTP handlers the test host runs"
+                 `wasi:http/handler@0.3.0`, the HTTP handlers the test host runs"
             ),
         }
     }

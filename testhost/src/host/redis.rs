@@ -270,8 +270,8 @@ impl v3::HostConnection for InstanceState {
     }
 }
 
-impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
-    async fn open<T: Send>(
+impl<T: Send> v3::HostConnectionWithStore<T> for HasSelf<InstanceState> {
+    async fn open(
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> Result<Resource<RedisConnection>, v3::Error> {
@@ -280,7 +280,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(accessor.with(|mut access| access.get().keep_redis_connection(conn))?)
     }
 
-    async fn publish<T: Send>(
+    async fn publish(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         channel: String,
@@ -289,7 +289,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.publish(channel, payload).await?)
     }
 
-    async fn get<T: Send>(
+    async fn get(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -297,7 +297,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.get(key).await?)
     }
 
-    async fn set<T: Send>(
+    async fn set(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -306,7 +306,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.set(key, value).await?)
     }
 
-    async fn incr<T: Send>(
+    async fn incr(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -314,7 +314,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.incr(key).await?)
     }
 
-    async fn del<T: Send>(
+    async fn del(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         keys: Vec<String>,
@@ -322,7 +322,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.del(keys).await?)
     }
 
-    async fn sadd<T: Send>(
+    async fn sadd(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -331,7 +331,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.sadd(key, values).await?)
     }
 
-    async fn smembers<T: Send>(
+    async fn smembers(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -339,7 +339,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.smembers(key).await?)
     }
 
-    async fn srem<T: Send>(
+    async fn srem(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         key: String,
@@ -348,7 +348,7 @@ impl v3::HostConnectionWithStore for HasSelf<InstanceState> {
         Ok(redis_of(accessor, &conn)?.srem(key, values).await?)
     }
 
-    async fn execute<T: Send>(
+    async fn execute(
         accessor: &Accessor<T, Self>,
         conn: Resource<RedisConnection>,
         command: String,

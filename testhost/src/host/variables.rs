@@ -21,8 +21,8 @@ impl v2::Host for InstanceState {
 
 impl v3::Host for InstanceState {}
 
-impl v3::HostWithStore for HasSelf<InstanceState> {
-    async fn get<T: Send>(accessor: &Accessor<T, Self>, name: String) -> Result<String, v3::Error> {
+impl<T: Send> v3::HostWithStore<T> for HasSelf<InstanceState> {
+    async fn get(accessor: &Accessor<T, Self>, name: String) -> Result<String, v3::Error> {
         Ok(accessor.with(|mut access| access.get().shared.config.get(&name))?)
     }
 }

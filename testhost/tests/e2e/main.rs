@@ -17,7 +17,6 @@ use std::sync::{PoisonError, RwLock};
 
 use libtest_mimic::{Arguments, Trial};
 use scenarios::Runs;
-use support::runtime::Edition;
 
 /// Held shared by every scenario and exclusively by those that must run alone.
 static ALONE: RwLock<()> = RwLock::new(());
@@ -42,7 +41,7 @@ fn main() -> ExitCode {
         .targets()
         .into_iter()
         .flat_map(|target| {
-            let spin4 = target.runtime.editions.contains(&Edition::Spin4);
+            let spin4 = target.runtime.editions.iter().any(|e| e.is_wasip3());
             scenarios::ALL
                 .iter()
                 .filter(move |scenario| spin4 || scenario.runs == Runs::Everywhere)
@@ -62,6 +61,7 @@ fn main() -> ExitCode {
                 })
         })
         .chain(support::load::self_checks())
+        .chain(support::build::export_checks())
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }

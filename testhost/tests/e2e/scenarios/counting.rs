@@ -75,11 +75,43 @@ pub fn concurrent_counts_share_incrby_calls(target: &Target) {
     );
     assert_eq!(incr, 0, "every count is an INCRBY");
     match target.edition {
-        Edition::Spin4 => assert!(
+        Edition::Spin41 | Edition::Spin40 => assert!(
             (1..VISITS).contains(&incrby),
             "{incrby} INCRBY calls for {VISITS} visits: none shared"
         ),
         Edition::Portable => assert_eq!(incrby, VISITS, "one INCRBY per visit"),
+    }
+}
+
+/// A WASIp3 build, on a Spin it is made for, serves many visits with one instance and keeps that
+/// instance's Redis connection for all of them; the portable edition's instance serves one
+/// request, so every visit opens a connection. Counted by Redis (`total_connections_received`).
+/// The release-candidate build on a Spin 4.1 (an instance per request there) fails this.
+pub fn instances_keep_their_redis_connection(target: &Target) {
+    const CONCURRENT: usize = 16;
+    const EACH: usize = 200;
+    const VISITS: u64 = (CONCURRENT * EACH) as u64;
+    let redis = RedisServer::start();
+    let app = App::start(target, &AppOptions::on(&redis));
+    let before = redis.connections_received();
+
+    let report = load::hammer(&[app.url("/count")], CONCURRENT, EACH);
+
+    report.assert_exactly_one_to(VISITS);
+    // The second admin connection, asking, is the one more.
+    let opened = redis.connections_received() - before - 1;
+    println!(
+        "{VISITS} visits, {opened} new Redis connections: {:.3} per visit",
+        opened as f64 / VISITS as f64
+    );
+    if target.edition.is_wasip3() {
+        assert!(
+            (1..VISITS / 50).contains(&opened),
+            "{opened} new connections for {VISITS} visits: instances not reused, or their \
+             connections not kept"
+        );
+    } else {
+        assert_eq!(opened, VISITS, "one connection per visit");
     }
 }
 

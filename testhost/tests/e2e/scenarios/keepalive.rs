@@ -76,7 +76,7 @@ pub fn one_connection_answers_at_once(target: &Target) {
     println!("{target}: {PER_ROUTE} GETs a route on one connection: {report}");
     let may_stall = match target.edition {
         Edition::Portable => 0,
-        Edition::Spin4 => PER_ROUTE / 100,
+        Edition::Spin41 | Edition::Spin40 => PER_ROUTE / 100,
     };
     for (path, p99, stalled, _) in &measured {
         assert!(

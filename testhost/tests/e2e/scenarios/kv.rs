@@ -76,7 +76,7 @@ pub fn redis_store_down_with_request_timeout(target: &Target) {
     let probe = http::agent(latest + Duration::from_secs(2));
     let url = app.url("/count");
     match target.edition {
-        Edition::Spin4 => {
+        Edition::Spin41 | Edition::Spin40 => {
             // The bucket the instance kept fails at once (its connection is gone) and is dropped;
             // opening the store again waits on Spin's reconnection, until the timeout ends it.
             app.get("/count")

@@ -30,8 +30,8 @@ pub type Scenario = fn(&Target);
 pub enum Runs {
     /// Every runtime found, with every edition it runs.
     Everywhere,
-    /// Only runtimes that run the Spin 4 edition (which is to say, are Spin 4): the scenario
-    /// uses a flag Spin 3 does not have.
+    /// Only runtimes that run a WASIp3 build (which is to say, are Spin 4): the scenario uses a
+    /// flag Spin 3 does not have.
     OnSpin4Runtimes,
 }
 
@@ -109,6 +109,8 @@ pub const ALL: &[Registered] = scenarios![
     proxy::replica_stalled_under_load_behind_the_proxy,
     // issue 14: group commit
     counting::concurrent_counts_share_incrby_calls,
+    // instance reuse, by the build each Spin runs
+    counting::instances_keep_their_redis_connection,
     // no reply waits for the client's delayed ACK
     keepalive::one_connection_answers_at_once[alone],
 ];

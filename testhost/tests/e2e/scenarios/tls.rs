@@ -99,7 +99,7 @@ pub fn tls_against_plain_text_port_never_succeeds(target: &Target) {
     let probe = http::agent(Duration::from_secs(3));
     let outcome = http::send(&probe, Method::Get, &app.url("/count"));
     match (target.edition, outcome) {
-        (Edition::Spin4, Ok(reply)) => {
+        (Edition::Spin41 | Edition::Spin40, Ok(reply)) => {
             let timed_out = format!(
                 "Redis at 127.0.0.1:{} did not answer within 2 s",
                 redis.port

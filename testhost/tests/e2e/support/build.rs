@@ -1,18 +1,17 @@
-//! The `.wasm` of both editions, built from the sources as they are now before any scenario runs,
+//! The `.wasm` of every build, made from the sources as they are now before any scenario runs,
 //! so the suite can never pass on a component built from older code.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use libtest_mimic::Trial;
+
 use super::repo_root;
+use super::runtime::Edition;
 
-/// The packages whose `.wasm` the manifests run: the Spin 4 edition (spin.toml) and the portable
-/// one (portable/spin.toml).
-const PACKAGES: [&str; 2] = ["spin-redis-counter", "spin-redis-counter-portable"];
-
-/// `cargo build --locked --target wasm32-wasip1 --release -p ... -p ...`, the very build
+/// `cargo build --locked --target wasm32-wasip1 --release -p ... -p ... -p ...`, the very build
 /// scripts/test.sh runs (a no-op when nothing changed), into the repository's own `target/`,
-/// where both manifests' `source` points whatever `CARGO_TARGET_DIR` says.
+/// where every manifest's `source` points whatever `CARGO_TARGET_DIR` says.
 pub fn build_editions() -> Result<(), String> {
     let root = repo_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -27,8 +26,8 @@ pub fn build_editions() -> Result<(), String> {
         ])
         .arg("--target-dir")
         .arg(root.join("target"));
-    for package in PACKAGES {
-        cmd.args(["-p", package]);
+    for edition in Edition::ALL {
+        cmd.args(["-p", edition.package()]);
     }
     // Cargo's progress and any compiler message go to the suite's stderr, as they happen.
     let status = cmd
@@ -50,4 +49,52 @@ pub fn build_editions() -> Result<(), String> {
 fn describe(cmd: &Command, root: &Path) -> String {
     let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     format!("`cargo {}` in {}", args.join(" "), root.display())
+}
+
+/// The HTTP handler each build's `.wasm` exports, as its Spins tell builds apart: WASI 0.3.0 for
+/// Spin 4.1+, the release candidate for Spin 4.0.x, WASIp2 for every Spin.
+const EXPORTS: [(Edition, &str); 3] = [
+    (Edition::Spin41, "wasi:http/handler@0.3.0"),
+    (Edition::Spin40, "wasi:http/handler@0.3.0-rc-2026-03-15"),
+    (Edition::Portable, "wasi:http/incoming-handler@0.2.0"),
+];
+
+/// One trial a build: its `.wasm` names exactly the handler its Spins run, and no other (a
+/// component that exports two is refused by Spin). The names are read from the component type
+/// the module carries, where every import and export is spelled out.
+pub fn export_checks() -> Vec<Trial> {
+    EXPORTS
+        .into_iter()
+        .map(|(edition, export)| {
+            Trial::test(format!("support::build::{edition}_exports_{export}"), move || {
+                let wasm = std::fs::read(edition.wasm())
+                    .map_err(|e| format!("{}: {e}", edition.wasm().display()))?;
+                let found = handlers_named(&wasm);
+                if found == [export] {
+                    Ok(())
+                } else {
+                    Err(format!("{edition} names the handlers {found:?}, not only {export}").into())
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every distinct `wasi:http/handler@...` and `wasi:http/incoming-handler@...` in `wasm`.
+fn handlers_named(wasm: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in ["wasi:http/handler@", "wasi:http/incoming-handler@"] {
+        let prefix = prefix.as_bytes();
+        for start in (0..wasm.len()).filter(|&i| wasm[i..].starts_with(prefix)) {
+            let version = wasm[start + prefix.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                .count();
+            let name = String::from_utf8_lossy(&wasm[start..start + prefix.len() + version]);
+            if !found.contains(&name.to_string()) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
 }

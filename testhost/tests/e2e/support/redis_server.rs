@@ -203,6 +203,17 @@ impl RedisServer {
             })
     }
 
+    /// How many connections the server has accepted since it started (`INFO stats`
+    /// `total_connections_received`), the admin connection that asks included.
+    pub fn connections_received(&self) -> u64 {
+        let stats: String = self.query(redis::cmd("INFO").arg("stats"));
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .map(|n| n.trim().parse().unwrap_or_else(|e| panic!("{n:?}: {e}")))
+            .expect("INFO stats has total_connections_received")
+    }
+
     /// A graceful stop: SIGTERM makes Redis flush and fsync its AOF before exiting.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

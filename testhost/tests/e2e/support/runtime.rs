@@ -1,7 +1,10 @@
-//! Which programs run which edition of the app: the test host built with this crate runs both;
-//! a real Spin CLI named by `SPIN_BIN` (or `spin` on PATH) runs both when it is Spin 4 and the
-//! portable one when it is Spin 3; `SPIN3_BIN` names a Spin 3 for the portable edition. They all
-//! take the same `up` command line.
+//! Which programs run which build of the app, each build on the Spins it is made for: the test
+//! host built with this crate (it runs WASI 0.3.0 as Spin 4.1 does) runs the Spin 4.1+ build and
+//! the portable one; a real Spin CLI named by `SPIN_BIN` (or `spin` on PATH) runs, by its version,
+//! the Spin 4.1+ build (4.1 and newer), the Spin 4.0 build (4.0.x) or neither (3.x), and the
+//! portable one; `SPIN40_BIN` names a Spin 4.0.x, `SPIN3_BIN` a Spin 3. They all take the same
+//! `up` command line. `E2E_SPIN_EDITIONS` (e.g. `spin40`) overrides what `SPIN_BIN` runs, for a
+//! mutation check such as the release-candidate build on a Spin 4.1.
 
 use std::env;
 use std::fmt;
@@ -10,41 +13,59 @@ use std::process::{Command, Stdio};
 
 use super::repo_root;
 
-/// One of the component's two editions, each with its manifest and `.wasm`.
+/// One of the component's three builds, each with its manifest and `.wasm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Edition {
-    /// spin-sdk 6, WASIp3, instances reused: `spin.toml` at the root. Needs Spin 4.
-    Spin4,
+    /// spin-sdk 7, WASI 0.3.0, instances reused: `spin.toml` at the root. Spin 4.1 and newer.
+    Spin41,
+    /// The same `src/lib.rs` on spin-sdk 6, WASI 0.3.0-rc-2026-03-15: `spin40/spin.toml`. Spin
+    /// 4.0.x (and containerd-shim-spin 0.25), which reuses its instances as 4.1 does the above.
+    Spin40,
     /// spin-sdk 5.2, WASIp2, a fresh instance per request: `portable/spin.toml`.
     Portable,
 }
 
 impl Edition {
-    pub const ALL: [Edition; 2] = [Edition::Spin4, Edition::Portable];
+    pub const ALL: [Edition; 3] = [Edition::Spin41, Edition::Spin40, Edition::Portable];
+
+    /// The builds that export a WASIp3 handler: they bound their own Redis calls and, on the
+    /// Spin they are made for, keep settings and connections for the requests of an instance.
+    pub fn is_wasip3(self) -> bool {
+        self != Edition::Portable
+    }
+
+    /// The folder of the edition's manifest, relative to the repository root.
+    fn folder(self) -> &'static str {
+        match self {
+            Edition::Spin41 => "",
+            Edition::Spin40 => "spin40/",
+            Edition::Portable => "portable/",
+        }
+    }
 
     /// The edition's manifest, exactly as users run it.
     pub fn manifest(self) -> PathBuf {
+        repo_root().join(format!("{}spin.toml", self.folder()))
+    }
+
+    /// The package that builds the edition's `.wasm`.
+    pub fn package(self) -> &'static str {
         match self {
-            Edition::Spin4 => repo_root().join("spin.toml"),
-            Edition::Portable => repo_root().join("portable/spin.toml"),
+            Edition::Spin41 => "spin-redis-counter",
+            Edition::Spin40 => "spin-redis-counter-spin40",
+            Edition::Portable => "spin-redis-counter-portable",
         }
     }
 
     /// The component its manifest's `source` names (built before the suite runs).
     pub fn wasm(self) -> PathBuf {
-        let name = match self {
-            Edition::Spin4 => "spin_redis_counter.wasm",
-            Edition::Portable => "spin_redis_counter_portable.wasm",
-        };
+        let name = format!("{}.wasm", self.package().replace('-', "_"));
         repo_root().join("target/wasm32-wasip1/release").join(name)
     }
 
     /// `source = "..."` as the manifest spells it.
     pub fn source_line(self) -> String {
-        let prefix = match self {
-            Edition::Spin4 => "",
-            Edition::Portable => "../",
-        };
+        let prefix = if self.folder().is_empty() { "" } else { "../" };
         let file = self.wasm();
         let name = file
             .file_name()
@@ -52,12 +73,17 @@ impl Edition {
             .unwrap_or_default();
         format!("source = \"{prefix}target/wasm32-wasip1/release/{name}\"")
     }
+
+    fn named(name: &str) -> Option<Edition> {
+        Edition::ALL.into_iter().find(|e| e.to_string() == name)
+    }
 }
 
 impl fmt::Display for Edition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Edition::Spin4 => "spin4",
+            Edition::Spin41 => "spin41",
+            Edition::Spin40 => "spin40",
             Edition::Portable => "portable",
         })
     }
@@ -106,14 +132,14 @@ impl Discovery {
     }
 }
 
-/// The test host always; `SPIN_BIN` (else `spin` on PATH) when it is a Spin CLI, running both
-/// editions on Spin 4 and the portable one on Spin 3; `SPIN3_BIN`, which must be a Spin 3, for
-/// the portable edition.
+/// The test host always; `SPIN_BIN` (else `spin` on PATH) when it is a Spin CLI; `SPIN40_BIN`,
+/// which must be a Spin 4.0.x; `SPIN3_BIN`, which must be a Spin 3. Each runs the builds made for
+/// its version (see [`builds_for`]).
 pub fn discover() -> Result<Discovery, String> {
     let mut runtimes = vec![Runtime {
         name: "test-host",
         bin: PathBuf::from(env!("CARGO_BIN_EXE_spin-test-host")),
-        editions: Edition::ALL.to_vec(),
+        editions: vec![Edition::Spin41, Edition::Portable],
     }];
     let mut found = vec!["test-host".to_string()];
     let spin = match named_by("SPIN_BIN")? {
@@ -122,10 +148,18 @@ pub fn discover() -> Result<Discovery, String> {
     };
     match spin {
         Some((bin, version)) => {
-            let editions = if version.starts_with("spin 3.") {
-                vec![Edition::Portable]
-            } else {
-                Edition::ALL.to_vec()
+            let editions = match env::var("E2E_SPIN_EDITIONS") {
+                Ok(names) if !names.is_empty() => names
+                    .split(',')
+                    .map(|name| {
+                        Edition::named(name.trim()).ok_or_else(|| {
+                            format!(
+                                "E2E_SPIN_EDITIONS names `{name}`: not spin41, spin40 or portable"
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => builds_for(&version),
             };
             found.push(describe("spin", &version, &bin, &editions));
             runtimes.push(Runtime {
@@ -140,23 +174,41 @@ pub fn discover() -> Result<Discovery, String> {
                 .to_string(),
         ),
     }
-    if let Some((bin, version)) = named_by("SPIN3_BIN")? {
-        if !version.starts_with("spin 3.") {
-            return Err(format!(
-                "SPIN3_BIN={} is {version}, not a Spin 3",
-                bin.display()
-            ));
+    for (variable, name, prefix, what) in [
+        ("SPIN40_BIN", "spin40", "spin 4.0.", "a Spin 4.0.x"),
+        ("SPIN3_BIN", "spin3", "spin 3.", "a Spin 3"),
+    ] {
+        if let Some((bin, version)) = named_by(variable)? {
+            if !version.starts_with(prefix) {
+                return Err(format!(
+                    "{variable}={} is {version}, not {what}",
+                    bin.display()
+                ));
+            }
+            let editions = builds_for(&version);
+            found.push(describe(name, &version, &bin, &editions));
+            runtimes.push(Runtime {
+                name,
+                bin,
+                editions,
+            });
         }
-        let editions = vec![Edition::Portable];
-        found.push(describe("spin3", &version, &bin, &editions));
-        runtimes.push(Runtime {
-            name: "spin3",
-            bin,
-            editions,
-        });
     }
     let summary = format!("e2e: runtimes: {}", found.join("; "));
     Ok(Discovery { runtimes, summary })
+}
+
+/// The builds made for a Spin of `version` (`spin 4.0.2 (...)`), as scripts/up.sh picks them:
+/// 3.x runs only the portable edition (no WASIp3); 4.0.x runs the release-candidate build, which
+/// it reuses; 4.1 and newer the WASI 0.3.0 build (4.1 runs the release candidate without reuse).
+fn builds_for(version: &str) -> Vec<Edition> {
+    if version.starts_with("spin 3.") {
+        vec![Edition::Portable]
+    } else if version.starts_with("spin 4.0.") {
+        vec![Edition::Spin40, Edition::Portable]
+    } else {
+        vec![Edition::Spin41, Edition::Portable]
+    }
 }
 
 fn describe(name: &str, version: &str, bin: &Path, editions: &[Edition]) -> String {
