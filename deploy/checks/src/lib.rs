@@ -93,10 +93,13 @@ pub struct SpinComponent {
 
 /// The portable edition's manifest (spin-sdk 5.2, WASIp2: every shim, Spin 3 and 4).
 pub const PORTABLE: &str = "portable/spin.toml";
-/// The Spin 4 edition's manifest (spin-sdk 6, WASIp3: Spin 4, containerd-shim-spin v0.25+).
-pub const SPIN4: &str = "spin.toml";
+/// The manifest of the build for Spin 4.1 and newer (spin-sdk 7, WASI 0.3.0).
+pub const SPIN41: &str = "spin.toml";
+/// The manifest of the build for Spin 4.0.x (spin-sdk 6, WASI 0.3.0-rc-2026-03-15): what
+/// containerd-shim-spin 0.25, the newest released shim, runs.
+pub const SPIN40: &str = "spin40/spin.toml";
 
-/// An edition as the deployment files name it.
+/// A build as the deployment files name it.
 #[derive(Debug)]
 pub struct Edition {
     /// The Dockerfile stage that builds its image, its image tag's suffix, its kustomize overlay
@@ -108,11 +111,17 @@ pub struct Edition {
     pub package: &'static str,
 }
 
-/// Both editions; the first is the default wherever one is chosen for the user.
-pub const EDITIONS: [Edition; 2] = [
+/// Every build; the first, what the newest released shim (0.25.x) runs best, is the default
+/// wherever one is chosen for the user.
+pub const EDITIONS: [Edition; 3] = [
     Edition {
-        name: "spin4",
-        manifest: SPIN4,
+        name: "spin40",
+        manifest: SPIN40,
+        package: "spin-redis-counter-spin40",
+    },
+    Edition {
+        name: "spin41",
+        manifest: SPIN41,
         package: "spin-redis-counter",
     },
     Edition {

@@ -144,13 +144,14 @@ fn wasm_profile_publishes_the_app_through_the_proxy_only() {
     }
 }
 
-/// `EDITION` picks the image: the Dockerfile stage of that name, the Spin 4 edition unless set.
+/// `EDITION` picks the image: the Dockerfile stage of that name; unless set, the build that
+/// containerd-shim-spin 0.25, the newest released shim, runs.
 #[test]
-fn wasm_profile_builds_the_spin4_edition_unless_edition_says_otherwise() {
+fn wasm_profile_builds_the_spin40_build_unless_edition_says_otherwise() {
     let compose = yaml("docker-compose.yml");
     let app = at(&compose, "services.app");
     let choice = format!("${{EDITION:-{}}}", EDITIONS[0].name);
-    assert_eq!(EDITIONS[0].name, "spin4");
+    assert_eq!(EDITIONS[0].name, "spin40");
     assert_eq!(str_at(app, "build.target"), choice);
     assert_eq!(str_at(app, "image"), format!("spin-redis-counter:{choice}"));
     let dockerfile = read("Dockerfile");

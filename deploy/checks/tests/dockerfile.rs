@@ -1,7 +1,7 @@
 //! Dockerfile: one `FROM scratch` stage per edition, named after it, lays that edition out the
 //! way containerd-shim-spin loads it: its own manifest as /spin.toml, its .wasm at that manifest's
 //! `source` path resolved from /, and /runtime-config.toml, with the process argument the shim
-//! needs. The last stage, what a build without `--target` makes, is the Spin 4 edition.
+//! needs. The last stage, what a build without `--target` makes, is what shim 0.25 runs.
 
 use deploy_checks::{read, Edition, SpinManifest, EDITIONS};
 
@@ -78,11 +78,11 @@ fn copies(stage: &[Instruction]) -> Vec<(String, String, Option<String>)> {
 }
 
 #[test]
-fn a_build_without_target_makes_the_spin4_image() {
+fn a_build_without_target_makes_the_image_the_newest_released_shim_runs() {
     let stages = stages();
     let (last, _) = stages.last().expect("a stage");
     assert_eq!(last, &format!("scratch AS {}", EDITIONS[0].name));
-    assert_eq!(EDITIONS[0].manifest, "spin.toml");
+    assert_eq!(EDITIONS[0].manifest, "spin40/spin.toml");
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn each_image_holds_its_editions_wasm_at_its_manifests_source_path() {
             "cargo build --locked --target wasm32-wasip1 --release {}",
             packages.join(" ")
         )),
-        "the build stage builds both editions: {}",
+        "the build stage builds every edition: {}",
         build.arguments
     );
     for edition in &EDITIONS {

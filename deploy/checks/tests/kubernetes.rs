@@ -11,7 +11,7 @@ use deploy_checks::{
 use serde::Deserialize;
 use serde_norway::Value;
 
-/// What both editions deploy alike.
+/// What every build deploys alike.
 const DIR: &str = "deploy/kubernetes/base";
 
 /// The SpinApp fields this deployment uses, spelled as in spin-operator's
@@ -358,7 +358,7 @@ fn each_overlay_deploys_the_base_with_its_own_editions_image_and_says_which() {
 
 #[test]
 fn no_edition_is_deployed_by_default() {
-    // Many clusters still run shims older than v0.25, where the Spin 4 image never gets ready:
+    // Many clusters still run shims older than v0.25, where a WASIp3 image never gets ready:
     // the user picks an overlay, knowingly.
     let top = repo_root().join("deploy/kubernetes/kustomization.yaml");
     assert!(!top.exists(), "{} picks an edition silently", top.display());

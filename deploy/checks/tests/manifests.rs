@@ -1,9 +1,9 @@
-//! The two editions' manifests: spin.toml (Spin 4 edition) and portable/spin.toml (portable
-//! edition) must declare the same app (variables, routes, allow-list, stores, the component's
-//! variables), so configuration and docs hold for both; only the component's `source` and
-//! `build` differ, and each names its own edition's `.wasm`.
+//! The three builds' manifests: spin.toml (Spin 4.1+), spin40/spin.toml (Spin 4.0.x) and
+//! portable/spin.toml (portable edition) must declare the same app (variables, routes,
+//! allow-list, stores, the component's variables), so configuration and docs hold for all; only
+//! the component's `source` and `build` differ, and each names its own build's `.wasm`.
 
-use deploy_checks::{read, SpinManifest, PORTABLE, SPIN4};
+use deploy_checks::{read, SpinManifest, EDITIONS, PORTABLE, SPIN40, SPIN41};
 use toml::{Table, Value};
 
 /// The manifest as TOML, without the component's `source` and `build`.
@@ -21,15 +21,20 @@ fn app_part(relative: &str) -> Table {
 }
 
 #[test]
-fn both_editions_declare_the_same_app() {
-    assert_eq!(app_part(SPIN4), app_part(PORTABLE));
+fn every_build_declares_the_same_app() {
+    assert_eq!(app_part(SPIN41), app_part(PORTABLE));
+    assert_eq!(app_part(SPIN41), app_part(SPIN40));
 }
 
 #[test]
 fn each_manifest_runs_its_own_edition() {
     assert_eq!(
-        SpinManifest::load(SPIN4).wasm_in(""),
+        SpinManifest::load(SPIN41).wasm_in(""),
         "target/wasm32-wasip1/release/spin_redis_counter.wasm"
+    );
+    assert_eq!(
+        SpinManifest::load(SPIN40).wasm_in("spin40"),
+        "target/wasm32-wasip1/release/spin_redis_counter_spin40.wasm"
     );
     assert_eq!(
         SpinManifest::load(PORTABLE).wasm_in("portable"),
@@ -46,12 +51,12 @@ fn each_build_command_builds_its_edition() {
             .expect("a build command")
             .to_string()
     };
-    assert_eq!(
-        command(SPIN4),
-        "cargo build --target wasm32-wasip1 --release -p spin-redis-counter"
-    );
-    assert_eq!(
-        command(PORTABLE),
-        "cargo build --target wasm32-wasip1 --release -p spin-redis-counter-portable"
-    );
-}
+    for edition in &EDITIONS {
+        assert_eq!(
+            command(edition.manifest),
+            format!(
+                "cargo build --target wasm32-wasip1 --release -p {}",
+                edition.package
+            )
+        );
+    }}
