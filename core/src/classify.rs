@@ -49,6 +49,9 @@ pub mod spin_says {
     pub const NOT_AN_INTEGER: &str = "An error was signalled by the server - ResponseError: value is not an integer or out of range";
     /// Redis Cluster's MOVED reply (redis-rs ErrorKind::Moved): another node owns the key's slot.
     pub const MOVED: &str = "An error was signalled by the server - Moved: 12263 127.0.0.1:7103";
+    /// Redis's LOADING reply (redis-rs BusyLoadingError) while a restarted Redis reads its AOF
+    /// back, before it serves commands; seen on Spin 4.1, which reconnects within that window.
+    pub const LOADING: &str = "An error was signalled by the server - BusyLoadingError: Redis is loading the dataset in memory";
     /// Spin's outbound-networking: the allow-list template did not resolve to a valid host.
     pub const INVALID_ALLOWED_PORT: &str = "Invalid allowed host port \"abc\"";
     /// OpenSSL through native-tls: the server's certificate chain is not trusted.
@@ -101,8 +104,9 @@ const TABLE: &[(&str, Meaning)] = &[
     ("Network is unreachable", Meaning::Unavailable), // OS: ENETUNREACH (os error 101)
     ("timed out", Meaning::Unavailable),           // OS: ETIMEDOUT (os error 110)
     ("failed to lookup address", Meaning::Unavailable), // redis-rs: getaddrinfo failed (unknown host, DNS down)
-    ("broken pipe", Meaning::Unavailable),              // redis-rs: closed_connection_error
-    ("Broken pipe", Meaning::Unavailable),              // OS: EPIPE (os error 32)
+    ("BusyLoadingError", Meaning::Unavailable), // Redis: LOADING reply while it reads its dataset back
+    ("broken pipe", Meaning::Unavailable),      // redis-rs: closed_connection_error
+    ("Broken pipe", Meaning::Unavailable),      // OS: EPIPE (os error 32)
     ("onnection closed", Meaning::Unavailable), // redis-rs: Connection closed / connection closed by server
 ];
 
@@ -232,6 +236,7 @@ mod tests {
             (RESET, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: Connection reset by peer (os error 104)"),
             (UNKNOWN_HOST, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: failed to lookup address information: Name or service not known"),
             (BROKEN_PIPE, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: broken pipe"),
+            (LOADING, StatusCode::SERVICE_UNAVAILABLE, "Redis at h:1 is unavailable: An error was signalled by the server - BusyLoadingError: Redis is loading the dataset in memory"),
             (NOAUTH, StatusCode::INTERNAL_SERVER_ERROR, "Redis requires a password: set redis_password"),
             (WRONG_PASSWORD, StatusCode::INTERNAL_SERVER_ERROR, "Redis rejected the credentials: check redis_username and redis_password"),
             (NOT_AN_INTEGER, StatusCode::INTERNAL_SERVER_ERROR, "key 'visits' does not hold an integer; fix or delete it in Redis"),
