@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, the end-to-end suite on the real .wasm against real
 # redis-server processes (and against real Spin when SPIN_BIN, SPIN40_BIN or SPIN3_BIN, or `spin`
-# on PATH, names one), and the deploy checks. Installs what it needs on a machine that has only Rust; CI runs exactly this.
+# on PATH, names one), and the deploy checks. Installs what it needs on a machine that has only
+# Rust; CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -11,6 +11,7 @@
 
 mod scenarios;
 mod support;
+mod up_script;
 
 use std::process::ExitCode;
 use std::sync::{PoisonError, RwLock};
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::from(101);
         }
     }
+    let up_script = up_script::trials(&discovery);
     let trials = discovery
         .targets()
         .into_iter()
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         })
         .chain(support::load::self_checks())
         .chain(support::build::export_checks())
+        .chain(up_script)
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
