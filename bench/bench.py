@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Benchmarks the counter under wrk and prints one Markdown table; run through bench/run.sh.
 
-Starts its own redis-server (AOF on, fsync `everysec` then `always`), the app with `spin up`'s CLI
-(real Spin, or the test host when no Spin is found) and, for comparison, seed_app.py (a stand-in for the
+Starts its own redis-server (AOF on, fsync `everysec` then `always`), the app with `spin up`'s CLI on
+every runtime given (real Spins, each running the builds made for its version, or the test host when no
+Spin is found) and, for comparison, seed_app.py (a stand-in for the
 Flask seed service) under gunicorn with 2 and 1 workers on the same redis-server, on free loopback ports
 in a temp dir, and checks after every `/count` run that the counter grew by exactly the 2xx responses
 wrk saw. Exits 1 on a mismatch. Before it starts it waits for the machine to be quiet (no CPU steal, no
 other load) and says in the table's header whether it was, and how much CPU was stolen during the run.
-Usage: bench.py spin|test-host RUNTIME_BINARY SECONDS
+Usage: bench.py SECONDS NAME=RUNTIME_BINARY...   (NAME: spin, spin40, spin3 or test-host)
 """
 
 import contextlib
@@ -67,40 +68,81 @@ class Row:
     redis_cpu_us: str
     pings_per_visit: str
     visits_per_incrby: str
+    connections_per_visit: str
 
 
-# The editions: name, manifest, .wasm; the Spin 4 edition needs a Spin 4 (or the test host).
+# The builds: name, manifest, .wasm. Each runtime runs those made for its version (see `builds_for`).
 EDITIONS = {
-    "spin4": (REPO / "spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"),
+    "spin41": (REPO / "spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter.wasm"),
+    "spin40": (REPO / "spin40/spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter_spin40.wasm"),
     "portable": (REPO / "portable/spin.toml", REPO / "target/wasm32-wasip1/release/spin_redis_counter_portable.wasm"),
 }
-# The targets of issues 8 and 14 (group commit raised the Spin 4 edition's redis-mode ones from 1.75 and
-# 0.70), read at 16 and 64 connections in the everysec pass: (what, numerator row, denominator row, at least).
+# Ratios read at 16 and 64 connections in the everysec pass, per build on every runtime that runs it:
+# (build, what, numerator row, denominator row, at least); `{}` is the build's label, e.g. `spin41 on 4.1.0`.
+# Issue 20's for the two WASIp3 builds against the seed and the WASI 0.3.0 build's against its `/`; issues
+# 8 and 14's for the rest.
 TARGETS = (
-    ("Spin 4 edition, redis mode, vs the 2-worker seed", "spin4 `/count` redis", "seed gunicorn 2 workers", 2.5),
-    ("Spin 4 edition, redis mode, vs its `/`", "spin4 `/count` redis", "spin4 `/`", 0.85),
-    ("Spin 4 edition, kv on Redis, vs its `/`", "spin4 `/count` kv on Redis", "spin4 `/`", 0.80),
-    ("Spin 4 edition `/` vs the portable edition's", "spin4 `/`", "portable `/`", 1.10),
-    ("portable edition, redis mode, vs its `/`", "portable `/count` redis", "portable `/`", 0.36),
-    ("portable edition, kv on Redis, vs its `/`", "portable `/count` kv on Redis", "portable `/`", 0.70),
+    ("spin41", "redis mode vs the 2-worker seed", "{} `/count` redis", "seed gunicorn 2 workers", 2.5),
+    ("spin41", "redis mode vs its `/`", "{} `/count` redis", "{} `/`", 0.60),
+    ("spin40", "redis mode vs the 2-worker seed", "{} `/count` redis", "seed gunicorn 2 workers", 2.0),
+    ("spin40", "redis mode vs its `/`", "{} `/count` redis", "{} `/`", 0.85),
+    ("spin40", "kv on Redis vs its `/`", "{} `/count` kv on Redis", "{} `/`", 0.80),
+    ("portable", "redis mode vs its `/`", "{} `/count` redis", "{} `/`", 0.36),
+    ("portable", "kv on Redis vs its `/`", "{} `/count` kv on Redis", "{} `/`", 0.70),
 )
 TARGET_CONNECTIONS = (16, 64)
+# Issue 20's: a WASIp3 build on the Spin it is made for opens at most this many Redis connections per
+# visit in redis mode (its instances keep theirs), at 16 and 64 connections.
+CONNECTIONS_PER_VISIT = 0.01
 # Issue 19's: on one kept-alive connection every row's p99 (a reply that waits for the client's delayed
-# ACK takes ~40 ms), redis mode's p99 at 16 connections, and the Spin 4 edition's `/count` at 1 connection.
+# ACK takes ~40 ms), redis mode's p99 at 16 connections, and a WASIp3 build's `/count` at 1 connection.
 P99_ONE_CONNECTION_US = 2_000
 P99_SIXTEEN_US = 5_000
 ONE_CONNECTION_RPS = 2_500
 
 
+@dataclass
+class Runtime:
+    name: str  # spin, spin40, spin3 or test-host
+    binary: str
+    version: str  # `spin --version`'s first line, or the test host's
+    editions: list
+
+    def label(self, edition):
+        """How rows name a build on this runtime: `spin41 on 4.1.0-pre0`, `portable on test host`."""
+        short = "test host" if self.name == "test-host" else self.version.split()[1]
+        return f"{edition} on {short}"
+
+
+def builds_for(version):
+    """The builds made for a Spin of `version`, as scripts/up.sh picks them, the portable one on each."""
+    if version.startswith("spin 3."):
+        return ["portable"]
+    if version.startswith("spin 4.0."):
+        return ["spin40", "portable"]
+    return ["spin41", "portable"]
+
+
+def runtimes_from(arguments):
+    runtimes = []
+    for argument in arguments:
+        name, _, binary = argument.partition("=")
+        path = shutil.which(binary)
+        if path is None:
+            sys.exit(f"{name}={binary} is not an executable")
+        path = os.path.abspath(path)  # the apps run in their own working directories
+        if name == "test-host":
+            # The test host runs what Spin 4.1 runs (see testhost/README.md).
+            runtimes.append(Runtime(name, path, "spin-test-host", ["spin41", "portable"]))
+        else:
+            version = run([path, "--version"], timeout=30).strip()
+            runtimes.append(Runtime(name, path, version, builds_for(version)))
+    return runtimes
+
+
 def main():
-    kind, seconds = sys.argv[1], int(sys.argv[3])
-    runtime = shutil.which(sys.argv[2])
-    if runtime is None:
-        sys.exit(f"{sys.argv[2]} is not an executable")
-    runtime = os.path.abspath(runtime)  # the app runs in its own working directory
-    editions = list(EDITIONS)
-    if kind == "spin" and run([runtime, "--version"], timeout=30).startswith("spin 3."):
-        editions = ["portable"]  # Spin 3 runs WASIp2 components only
+    seconds = int(sys.argv[1])
+    runtimes = runtimes_from(sys.argv[2:])
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(seconds)
@@ -117,8 +159,10 @@ def main():
                 in_redis = functools.partial(redis_counter, redis_port)
                 # Redis mode's rows also count the PINGs and INCRBYs Redis served (the check of an idle
                 # kept connection must add no PING under load; group commit shares one INCRBY among the
-                # visits an instance serves at once); only the row's own target is loaded.
+                # visits an instance serves at once); only the row's own target is loaded. Every `/count`
+                # row counts the connections Redis accepted (a kept connection is not a new one).
                 redis_mode_calls = functools.partial(redis_calls, redis_port, ("ping", "incrby"))
+                bench.read_connections = functools.partial(redis_connections, redis_port)
                 variables = {"redis_port": str(redis_port), "redis_key": KEY}
                 config = tmp / f"kv-redis-{fsync}.toml"
                 config.write_text(
@@ -127,23 +171,23 @@ def main():
                 # (root URL, [(target, fsync column, URL, counter reader)]) per edition; all apps run at once
                 # and take turns per connection count, so a drift in the machine's load hits every row alike.
                 apps = []
-                for edition in editions:
-                    manifest = EDITIONS[edition][0]
-                    start = functools.partial(app, runtime, manifest)
-                    redis_mode = stack.enter_context(start(tmp / f"{edition}-redis-{fsync}", variables))
+                for runtime, edition in ((r, e) for r in runtimes for e in r.editions):
+                    label, at = runtime.label(edition), f"{runtime.name}-{edition}"
+                    start = functools.partial(app, runtime.binary, EDITIONS[edition][0])
+                    redis_mode = stack.enter_context(start(tmp / f"{at}-redis-{fsync}", variables))
                     kv_variables = variables | {"counter_store": "kv"}
-                    kv_redis = stack.enter_context(start(tmp / f"{edition}-kv-redis-{fsync}", kv_variables, config))
+                    kv_redis = stack.enter_context(start(tmp / f"{at}-kv-redis-{fsync}", kv_variables, config))
                     targets = [
-                        (f"{edition} `/count` redis", fsync, redis_mode.at("/count"), in_redis, redis_mode_calls),
-                        (f"{edition} `/count` kv on Redis", fsync, kv_redis.at("/count"), in_redis, None),
+                        (f"{label} `/count` redis", fsync, redis_mode.at("/count"), in_redis, redis_mode_calls),
+                        (f"{label} `/count` kv on Redis", fsync, kv_redis.at("/count"), in_redis, None),
                     ]
                     if fsync == "everysec":
-                        directory = tmp / f"{edition}-kv-builtin"
+                        directory = tmp / f"{at}-kv-builtin"
                         builtin = stack.enter_context(start(directory, {"counter_store": "kv", "redis_key": KEY}))
                         in_sqlite = functools.partial(sqlite_counter, directory / "state/sqlite_key_value.db")
-                        target = f"{edition} `/count` kv built-in"
+                        target = f"{label} `/count` kv built-in"
                         targets.append((target, "n/a (SQLite)", builtin.at("/count"), in_sqlite, None))
-                    apps.append((edition, redis_mode.at("/"), targets))
+                    apps.append((label, redis_mode.at("/"), targets))
                 seeds = []
                 for workers in SEED_WORKERS:
                     key = f"seed-{workers}w"
@@ -152,13 +196,13 @@ def main():
                     target = f"seed gunicorn {workers} worker{'s' if workers > 1 else ''}"
                     seeds.append((target, fsync, seed_app.at("/count"), in_seed_key, None))
                 for connections in CONNECTIONS:
-                    for edition, root_url, targets in apps:
-                        root = bench.measure(root_url, f"{edition} `/`", fsync, connections)
+                    for label, root_url, targets in apps:
+                        root = bench.measure(root_url, f"{label} `/`", fsync, connections)
                         for target, column, url, read_counter, read_calls in targets:
                             bench.measure(url, target, column, connections, read_counter, root, read_calls)
                     for target, column, url, read_counter, read_calls in seeds:
                         bench.measure(url, target, column, connections, read_counter, read_calls=read_calls)
-            order = [row for edition, _, targets in apps for row in [f"{edition} `/`"] + [t[0] for t in targets]]
+            order = [row for label, _, targets in apps for row in [f"{label} `/`"] + [t[0] for t in targets]]
             order += [target for target, *_ in seeds]
             bench.rows[first_row:] = sorted(
                 bench.rows[first_row:], key=lambda r: (order.index(r.target), r.connections)
@@ -167,7 +211,7 @@ def main():
     load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     stolen = stolen_share(stolen_from, cpu_times())
     quiet += f"; CPU steal during the run {stolen:.1%}"
-    print_report(kind, runtime, seconds, fs_type, load, quiet, editions, bench.rows)
+    print_report(runtimes, seconds, fs_type, load, quiet, bench.rows)
     if bench.mismatches:
         print("\nCOUNTER MISMATCH: the counter did not grow by the number of 2xx responses in:", file=sys.stderr)
         for line in bench.mismatches:
@@ -183,16 +227,20 @@ class Bench:
         self.rows = []
         self.mismatches = []
         self.redis_pid = None  # the redis-server of the current pass
+        self.read_connections = None  # how many connections it has accepted
 
     def measure(self, url, target, fsync, connections, read_counter=None, root=None, read_calls=None):
         """One wrk run on url (a URL of an app, see `App.at`); read_counter() checks the counter's growth;
         root is `/`'s req/s; read_calls() counts the PINGs and INCRBYs Redis served. Returns req/s."""
         before = read_counter() if read_counter else 0
         calls_before = read_calls() if read_calls else None
+        # Read last before the run and first after it: the asking connection itself is the one more.
+        connections_before = self.read_connections() if read_counter else None
         app_cpu_before, redis_cpu_before = url.app.cpu_ticks(), process_ticks(self.redis_pid)
         result = run_wrk(url.url, connections, self.seconds)
         app_cpu = url.app.cpu_ticks() - app_cpu_before
         redis_cpu = process_ticks(self.redis_pid) - redis_cpu_before
+        opened = self.read_connections() - connections_before - 1 if read_counter else None
         rate = result["requests"] / result["window_s"]
         ok = result["requests"] - result["non_2xx_3xx"]
         check = "-"
@@ -202,6 +250,7 @@ class Bench:
             if grew != ok:
                 self.mismatches.append(f"{target}, fsync {fsync}, {connections} connections: grew {grew}, 2xx {ok}")
         pings_per_visit = visits_per_incrby = "-"
+        connections_per_visit = f"{opened / max(ok, 1):.3f}" if opened is not None else "-"
         if read_calls:
             pings, incrbys = (after - before for after, before in zip(read_calls(), calls_before))
             pings_per_visit = f"{pings / max(ok, 1):.3f}"
@@ -229,9 +278,10 @@ class Bench:
                 redis_cpu_us=per_request(redis_cpu) if read_counter else "-",
                 pings_per_visit=pings_per_visit,
                 visits_per_incrby=visits_per_incrby,
+                connections_per_visit=connections_per_visit,
             )
         )
-        print(f"  {target:22} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
+        print(f"  {target:40} fsync {fsync:12} c={connections:<3} {rate:9.0f} req/s  {check}", file=sys.stderr)
         return rate
 
 
@@ -467,6 +517,12 @@ def redis_calls(port, commands):
     return tuple(calls.values())
 
 
+def redis_connections(port):
+    """How many connections Redis has accepted since it started (INFO stats), the asking one included."""
+    stats = redis_cli(port, "INFO", "stats", check=True)
+    return int(re.search(r"^total_connections_received:(\d+)", stats, re.MULTILINE).group(1))
+
+
 def redis_counter(port, key=KEY):
     value = redis_cli(port, "GET", key, check=True)
     return int(value) if value else 0
@@ -496,17 +552,13 @@ def filesystem_type(path):
     return fs_type
 
 
-def print_report(kind, runtime, seconds, fs_type, load, quiet, editions, rows):
-    if kind == "spin":
-        version = run([runtime, "--version"], timeout=30).strip()
-        title = f"spin-redis-counter on {version} ({runtime})"
-    else:
+def print_report(runtimes, seconds, fs_type, load, quiet, rows):
+    commit = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=30).strip()
+    names = ", ".join("the TEST HOST" if r.name == "test-host" else r.version for r in runtimes)
+    title = f"spin-redis-counter on {names} (commit {commit})"
+    if any(r.name == "test-host" for r in runtimes):
         manifest = tomllib.loads((REPO / "testhost/Cargo.toml").read_text())
-        commit = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=30).strip()
-        title = (
-            f"spin-redis-counter on the TEST HOST (spin-test-host {manifest['package']['version']}, "
-            f"commit {commit}): every figure is a test-host figure, not Spin's"
-        )
+        title += f": spin-test-host {manifest['package']['version']}'s rows are test-host figures, not Spin's"
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -521,7 +573,9 @@ def print_report(kind, runtime, seconds, fs_type, load, quiet, editions, rows):
     print(f"- machine: nproc {run(['nproc'], timeout=10).strip()}, {cpu}; 1-minute load average {load}")
     print(f"- {quiet}")
     print(f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
-    for edition in editions:
+    for runtime in runtimes:
+        print(f"- {runtime.name}: {runtime.version} at {runtime.binary}, runs {' and '.join(runtime.editions)}")
+    for edition in sorted({e for r in runtimes for e in r.editions}, key=list(EDITIONS).index):
         wasm = EDITIONS[edition][1]
         print(f"- {edition} .wasm: {wasm.stat().st_size:,} bytes ({wasm.relative_to(REPO)})")
     print(
@@ -534,7 +588,7 @@ def print_report(kind, runtime, seconds, fs_type, load, quiet, editions, rows):
         f"on {versions} (redis-py), Python {sys.version.split()[0]}; gunicorn's default sync workers"
     )
     print(
-        "- `vs /`: req/s relative to the same edition's `/` at the same connection count in the same pass "
+        "- `vs /`: req/s relative to the same build's `/` on the same runtime at the same connection count in the same pass "
         "(the built-in store's `/` is the everysec one)\n"
     )
     print(
@@ -547,59 +601,76 @@ def print_report(kind, runtime, seconds, fs_type, load, quiet, editions, rows):
     )
     print(
         "- `visits/INCRBY` (redis mode): counted visits per `INCRBY` Redis served in that run, the mean batch "
-        "size of group commit (the Spin 4 edition's requests served at once share one; the portable "
-        "edition's instance serves one request, so 1.00)\n"
+        "size of group commit (a WASIp3 build's requests served at once share one; the portable "
+        "edition's instance serves one request, so 1.00)"
+    )
+    print(
+        "- `new conns/visit` (every `/count` row): connections Redis accepted per counted visit in that run; "
+        "a WASIp3 build whose instances the runtime reuses keeps its connection (near 0), an instance per "
+        "request opens one per visit (1.000 in redis mode)\n"
     )
     print(
         "| target | fsync | conns | req/s | p50 ms | p99 ms | max ms | non-2xx/3xx | socket errors | vs `/` "
-        "| app CPU/req us | Redis CPU/req us | PINGs/visit | visits/INCRBY | counter check |"
+        "| app CPU/req us | Redis CPU/req us | PINGs/visit | visits/INCRBY | new conns/visit | counter check |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         print(
             f"| {r.target} | {r.fsync} | {r.connections} | {r.req_per_s:,.0f} | {r.p50_us / 1000:.2f} | "
             f"{r.p99_us / 1000:.2f} | {r.max_us / 1000:.2f} | {r.non_2xx} | {r.socket_errors} | {r.vs_root} | {r.app_cpu_us} "
-            f"| {r.redis_cpu_us} | {r.pings_per_visit} | {r.visits_per_incrby} | {r.check} |"
+            f"| {r.redis_cpu_us} | {r.pings_per_visit} | {r.visits_per_incrby} | {r.connections_per_visit} | {r.check} |"
         )
-    print_targets(rows)
-    print_latency_targets(rows)
+    print_targets(runtimes, rows)
+    print_latency_targets(runtimes, rows)
 
 
-def print_latency_targets(rows):
-    """Issue 19's latency targets, from the everysec pass: no reply may wait for a delayed ACK."""
+def print_latency_targets(runtimes, rows):
+    """Issue 19's latency targets and issue 20's connections per visit, from the everysec pass."""
     by_row = {(r.target, r.connections): r for r in rows if r.fsync == "everysec"}
     checks = [
         (f"{r.target}: p99 at 1 connection", f"{r.p99_us / 1000:.2f} ms", r.p99_us <= P99_ONE_CONNECTION_US)
         for (_, connections), r in by_row.items()
         if connections == 1 and not r.target.startswith("seed")
     ]
-    for target in (f"{edition} `/count` redis" for edition in EDITIONS):
-        if row := by_row.get((target, 16)):
-            checks.append((f"{target}: p99 at 16 connections", f"{row.p99_us / 1000:.2f} ms", row.p99_us <= P99_SIXTEEN_US))
-    if row := by_row.get(("spin4 `/count` redis", 1)):
-        checks.append(("spin4 `/count` redis: req/s at 1 connection", f"{row.req_per_s:,.0f}", row.req_per_s >= ONE_CONNECTION_RPS))
-    print("\n| latency target (everysec pass) | measured | |")
+    labels = [(r.label(e), e) for r in runtimes for e in r.editions]
+    for label, _ in labels:
+        if row := by_row.get((f"{label} `/count` redis", 16)):
+            checks.append((f"{row.target}: p99 at 16 connections", f"{row.p99_us / 1000:.2f} ms", row.p99_us <= P99_SIXTEEN_US))
+    for label in (label for label, edition in labels if edition != "portable"):
+        if row := by_row.get((f"{label} `/count` redis", 1)):
+            checks.append((f"{row.target}: req/s at 1 connection", f"{row.req_per_s:,.0f}", row.req_per_s >= ONE_CONNECTION_RPS))
+        for connections in TARGET_CONNECTIONS:
+            if row := by_row.get((f"{label} `/count` redis", connections)):
+                per_visit = row.connections_per_visit
+                met = per_visit != "-" and float(per_visit) <= CONNECTIONS_PER_VISIT
+                checks.append((f"{row.target}: new Redis connections per visit at {connections} connections", per_visit, met))
+    print("\n| latency and connection target (everysec pass) | measured | |")
     print("| --- | ---: | --- |")
     for what, measured, met in checks:
         print(f"| {what} | {measured} | {'met' if met else '**missed**'} |")
 
 
-def print_targets(rows):
-    """Issue 8's ratios, each from two rows of the everysec pass at the same connection count."""
+def print_targets(runtimes, rows):
+    """The ratios of TARGETS, each from two rows of the everysec pass at the same connection count."""
     rate = {(r.target, r.connections): r.req_per_s for r in rows if r.fsync == "everysec"}
     header = " | ".join(f"{c} conns" for c in TARGET_CONNECTIONS)
     print(f"\n| ratio (everysec pass) | at least | {header} |")
     print("| --- | ---: |" + " ---: |" * len(TARGET_CONNECTIONS))
-    for what, numerator, denominator, at_least in TARGETS:
-        cells = []
-        for connections in TARGET_CONNECTIONS:
-            top, bottom = rate.get((numerator, connections)), rate.get((denominator, connections))
-            if top is None or bottom is None:
-                cells.append("not measured")
-            else:
-                ratio = top / bottom
-                cells.append(f"{ratio:.2f} {'met' if ratio >= at_least else '**missed**'}")
-        print(f"| {what} | {at_least:.2f} | {' | '.join(cells)} |")
+    for runtime in runtimes:
+        for edition, what, numerator, denominator, at_least in TARGETS:
+            if edition not in runtime.editions:
+                continue
+            label = runtime.label(edition)
+            cells = []
+            for connections in TARGET_CONNECTIONS:
+                top = rate.get((numerator.format(label), connections))
+                bottom = rate.get((denominator.format(label), connections))
+                if top is None or bottom is None:
+                    cells.append("not measured")
+                else:
+                    ratio = top / bottom
+                    cells.append(f"{ratio:.2f} {'met' if ratio >= at_least else '**missed**'}")
+            print(f"| {label}: {what} | {at_least:.2f} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks the component with wrk and prints one table (see bench/README.md).
-# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5; 72 runs in all with both editions)
-# Installs what it needs on a machine that has only Rust, builds the .wasm, and runs on real Spin when
-# SPIN_BIN or `spin` on PATH names one, otherwise on the test host built with the `host` profile.
-# The seed rows run bench/seed_app.py under gunicorn, so it also needs flask, gunicorn and redis (PyPI).
+# Usage: bench/run.sh [SECONDS]   (seconds per wrk run, default 5)
+# Installs what it needs on a machine that has only Rust, builds the .wasm, and runs on every real Spin
+# named, each running the builds made for its version: SPIN_BIN (or `spin` on PATH), SPIN40_BIN,
+# SPIN3_BIN; with none, on the test host built with the `host` profile. The seed rows run
+# bench/seed_app.py under gunicorn, so it also needs flask, gunicorn and redis (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,18 +48,23 @@ if ! has_seed_packages; then
         python3 -m pip install --quiet --user --break-system-packages "${seed_packages[@]}"
 fi
 
-say "building both editions (.wasm)"
-cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter -p spin-redis-counter-portable
+say "building the three builds (.wasm)"
+cargo build --locked --target wasm32-wasip1 --release \
+    -p spin-redis-counter -p spin-redis-counter-spin40 -p spin-redis-counter-portable
 
+runtimes=()
 if [ -n "${SPIN_BIN:-}" ]; then
-    kind=spin runtime="$SPIN_BIN"
+    runtimes+=("spin=$SPIN_BIN")
 elif command -v spin >/dev/null; then
-    kind=spin runtime="$(command -v spin)"
-else
-    say "no Spin found (SPIN_BIN or spin on PATH): building the test host; figures will be test-host figures"
+    runtimes+=("spin=$(command -v spin)")
+fi
+[ -n "${SPIN40_BIN:-}" ] && runtimes+=("spin40=$SPIN40_BIN")
+[ -n "${SPIN3_BIN:-}" ] && runtimes+=("spin3=$SPIN3_BIN")
+if [ "${#runtimes[@]}" -eq 0 ]; then
+    say "no Spin found (SPIN_BIN, spin on PATH, SPIN40_BIN, SPIN3_BIN): building the test host; figures will be test-host figures"
     cargo build --locked --profile host -p spin-test-host
-    kind=test-host runtime=target/host/spin-test-host
+    runtimes+=(test-host=target/host/spin-test-host)
 fi
 
-say "benchmarking on $runtime, $seconds s per wrk run"
-exec python3 bench/bench.py "$kind" "$runtime" "$seconds"
+say "benchmarking on ${runtimes[*]}, $seconds s per wrk run"
+exec python3 bench/bench.py "$seconds" "${runtimes[@]}"
