@@ -88,7 +88,8 @@ fi
 
 # The app runs in a process group of its own (job control on), so that a Ctrl-C or SIGTERM to
 # this script stops all of it (Spin runs its trigger as a child process), and then the Redis
-# started above. SIGINT first, as a Ctrl-C would give it; SIGKILL if it is still there after 10 s.
+# started above: SIGINT first, as a Ctrl-C would give it, then SIGTERM (a process started with
+# SIGINT ignored, as a background job of another script is, keeps ignoring it), then SIGKILL.
 serve() {
     set -m
     "$@" &
@@ -101,12 +102,13 @@ serve() {
     exit "$status"
 }
 stop() {
-    kill -INT -- "-$app" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 -- "-$app" 2>/dev/null || break
-        sleep 0.1
+    for signal in INT TERM KILL; do
+        kill "-$signal" -- "-$app" 2>/dev/null || break
+        for _ in $(seq 50); do
+            kill -0 -- "-$app" 2>/dev/null || break 2
+            sleep 0.1
+        done
     done
-    kill -KILL -- "-$app" 2>/dev/null || true
     wait "$app" 2>/dev/null || true
     exit "$1"
 }
