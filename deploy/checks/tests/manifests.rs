@@ -59,4 +59,5 @@ fn each_build_command_builds_its_edition() {
                 edition.package
             )
         );
-    }}
+    }
+}

@@ -66,16 +66,22 @@ pub fn export_checks() -> Vec<Trial> {
     EXPORTS
         .into_iter()
         .map(|(edition, export)| {
-            Trial::test(format!("support::build::{edition}_exports_{export}"), move || {
-                let wasm = std::fs::read(edition.wasm())
-                    .map_err(|e| format!("{}: {e}", edition.wasm().display()))?;
-                let found = handlers_named(&wasm);
-                if found == [export] {
-                    Ok(())
-                } else {
-                    Err(format!("{edition} names the handlers {found:?}, not only {export}").into())
-                }
-            })
+            Trial::test(
+                format!("support::build::{edition}_exports_{export}"),
+                move || {
+                    let wasm = std::fs::read(edition.wasm())
+                        .map_err(|e| format!("{}: {e}", edition.wasm().display()))?;
+                    let found = handlers_named(&wasm);
+                    if found == [export] {
+                        Ok(())
+                    } else {
+                        Err(
+                            format!("{edition} names the handlers {found:?}, not only {export}")
+                                .into(),
+                        )
+                    }
+                },
+            )
         })
         .collect()
 }
