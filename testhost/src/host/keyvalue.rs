@@ -1,5 +1,6 @@
-//! wasi:keyvalue@0.2.0-draft2 (store, atomics, batch): the component's `key_value_stores`
-//! opened as buckets of the app's stores (see `crate::kv`); compare-and-swap is refused.
+//! wasi:keyvalue@0.2.0-draft2: the component's `key_value_stores` opened as buckets of the app's
+//! stores (see `crate::kv`), with the calls the component makes (`open`, `get`, `increment`);
+//! every other call is refused with an error that says so.
 
 use wasmtime::component::Resource;
 
@@ -14,10 +15,16 @@ const MAX_OPEN_BUCKETS: usize = 256;
 /// The compare-and-swap resource; the test host never creates one (see `HostCas::new`).
 pub struct Cas;
 
-const CAS_UNSUPPORTED: &str = "compare-and-swap is not supported by the test host";
-
 fn kv_error(message: String) -> store::Error {
     store::Error::Other(message)
+}
+
+/// The calls the component never makes: an error that says so, never a fake success.
+fn unsupported<T>(call: &str) -> Result<T, store::Error> {
+    Err(store::Error::Other(format!(
+        "key-value `{call}` is not supported by the test host (it models `open`, `get` and \
+         `increment`)"
+    )))
 }
 
 impl InstanceState {
@@ -63,40 +70,27 @@ impl store::HostBucket for InstanceState {
 
     async fn set(
         &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-        value: Vec<u8>,
+        _: Resource<Bucket>,
+        _: String,
+        _: Vec<u8>,
     ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .set(&key, &value)
-            .await
-            .map_err(kv_error)
+        unsupported("set")
     }
 
-    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), store::Error> {
-        self.bucket(&bucket)?.delete(&key).await.map_err(kv_error)
+    async fn delete(&mut self, _: Resource<Bucket>, _: String) -> Result<(), store::Error> {
+        unsupported("delete")
     }
 
-    async fn exists(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-    ) -> Result<bool, store::Error> {
-        self.bucket(&bucket)?.exists(&key).await.map_err(kv_error)
+    async fn exists(&mut self, _: Resource<Bucket>, _: String) -> Result<bool, store::Error> {
+        unsupported("exists")
     }
 
     async fn list_keys(
         &mut self,
-        bucket: Resource<Bucket>,
-        cursor: Option<String>,
+        _: Resource<Bucket>,
+        _: Option<String>,
     ) -> Result<store::KeyResponse, store::Error> {
-        if cursor.is_some() {
-            return Err(store::Error::Other(
-                "list_keys: cursor not supported".to_string(),
-            ));
-        }
-        let keys = self.bucket(&bucket)?.keys().await.map_err(kv_error)?;
-        Ok(store::KeyResponse { keys, cursor: None })
+        unsupported("list-keys")
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -121,9 +115,7 @@ impl atomics::Host for InstanceState {
 
     async fn swap(&mut self, cas: Resource<Cas>, _value: Vec<u8>) -> Result<(), atomics::CasError> {
         self.table.delete(cas).ok();
-        Err(atomics::CasError::StoreError(store::Error::Other(
-            CAS_UNSUPPORTED.to_string(),
-        )))
+        unsupported("swap").map_err(atomics::CasError::StoreError)
     }
 }
 
@@ -133,11 +125,11 @@ impl atomics::HostCas for InstanceState {
         _bucket: Resource<Bucket>,
         _key: String,
     ) -> Result<Resource<Cas>, store::Error> {
-        Err(store::Error::Other(CAS_UNSUPPORTED.to_string()))
+        unsupported("cas.new")
     }
 
     async fn current(&mut self, _cas: Resource<Cas>) -> Result<Option<Vec<u8>>, store::Error> {
-        Err(store::Error::Other(CAS_UNSUPPORTED.to_string()))
+        unsupported("cas.current")
     }
 
     async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
@@ -149,32 +141,26 @@ impl atomics::HostCas for InstanceState {
 impl batch::Host for InstanceState {
     async fn get_many(
         &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
+        _: Resource<Bucket>,
+        _: Vec<String>,
     ) -> Result<Vec<(String, Option<Vec<u8>>)>, store::Error> {
-        self.bucket(&bucket)?.get_many(keys).await.map_err(kv_error)
+        unsupported("get-many")
     }
 
     async fn set_many(
         &mut self,
-        bucket: Resource<Bucket>,
-        key_values: Vec<(String, Vec<u8>)>,
+        _: Resource<Bucket>,
+        _: Vec<(String, Vec<u8>)>,
     ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .set_many(key_values)
-            .await
-            .map_err(kv_error)
+        unsupported("set-many")
     }
 
     async fn delete_many(
         &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
+        _: Resource<Bucket>,
+        _: Vec<String>,
     ) -> Result<(), store::Error> {
-        self.bucket(&bucket)?
-            .delete_many(keys)
-            .await
-            .map_err(kv_error)
+        unsupported("delete-many")
     }
 }
 
@@ -188,5 +174,24 @@ mod tests {
         let mut state = instance("127.0.0.1", "6379", "");
         let opened = <InstanceState as store::Host>::open(&mut state, "default".to_string()).await;
         assert!(matches!(opened, Err(store::Error::AccessDenied)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_the_component_never_makes_are_refused_and_say_so() {
+        let mut state = instance("127.0.0.1", "6379", "");
+        let refused = <InstanceState as batch::Host>::get_many(
+            &mut state,
+            Resource::new_borrow(0),
+            vec!["visits".to_string()],
+        )
+        .await;
+        let Err(store::Error::Other(message)) = refused else {
+            panic!("get-many answered {refused:?}");
+        };
+        assert_eq!(
+            message,
+            "key-value `get-many` is not supported by the test host (it models `open`, `get` and \
+             `increment`)"
+        );
     }
 }

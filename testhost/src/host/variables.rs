@@ -1,5 +1,5 @@
 //! Variables in both of Spin's versions: fermyon:spin/variables@2.0.0 (spin-sdk 5) and
-//! spin:variables/variables@3.0.0 (spin-sdk 6, async). Both read the component's variables
+//! spin:variables/variables@3.0.0 (spin-sdk 6 and 7, async). Both read the component's variables
 //! as resolved at start-up (see `crate::variables`) and fail with the same error values.
 
 use wasmtime::component::{Accessor, HasSelf};

@@ -1,4 +1,4 @@
-//! Issue 12: pointed at a node of a Redis Cluster that does not own the key, Spin's outbound
+//! Pointed at a node of a Redis Cluster that does not own the key, Spin's outbound
 //! Redis (a plain client, not a cluster one) gets `MOVED`. Both `/count` and `/readyz` must say
 //! that this is a cluster node that does not serve the key, and where it is; pointed at the node
 //! that owns it, the app counts.

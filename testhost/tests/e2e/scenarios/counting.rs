@@ -53,7 +53,7 @@ pub fn concurrent_counts_are_exact(target: &Target) {
     assert_eq!(redis.get("visits"), Some(TOTAL.to_string()));
 }
 
-/// Issue 14: the Spin 4 edition's requests served at once count together, one `INCRBY` for a
+/// The WASIp3 edition's requests served at once count together, one `INCRBY` for a
 /// batch of them, so Redis sees fewer calls than visits; the portable edition's instance serves
 /// one request, so each visit is an `INCRBY` of its own. Counted by Redis (`INFO commandstats`).
 pub fn concurrent_counts_share_incrby_calls(target: &Target) {
@@ -115,8 +115,8 @@ pub fn instances_keep_their_redis_connection(target: &Target) {
     }
 }
 
-/// Three apps with 64 clients each on one Redis (issue 8: each app's instances share kept
-/// connections among concurrent requests).
+/// Three apps with 64 clients each on one Redis (each app's instances share kept connections
+/// among concurrent requests).
 pub fn scale_out_three_apps_one_redis(target: &Target) {
     const APPS: usize = 3;
     const PER_APP_CLIENT: usize = 50;

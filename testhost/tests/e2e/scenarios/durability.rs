@@ -43,7 +43,7 @@ pub fn persistence_across_restarts(target: &Target) {
     assert_eq!(redis.get("visits").as_deref(), Some("173"));
 }
 
-/// Issue 8: settings are kept per instance, and a new start reads the variables again.
+/// Settings are kept per instance, and a new start reads the variables again.
 pub fn variable_changed_between_two_starts(target: &Target) {
     let redis = RedisServer::start();
     let mut app = App::start(

@@ -1,4 +1,4 @@
-//! Issue 5: `counter_store=kv`. On the key-value store mapped to Redis the count lands in the very
+//! `counter_store=kv`. On the key-value store mapped to Redis the count lands in the very
 //! key `redis` mode uses; on the built-in store (in the app's state dir) it counts exactly and
 //! persists across restarts. In `kv` mode no `redis_*` connection variable is read.
 
@@ -58,10 +58,10 @@ pub fn redis_store_down_is_not_ready(target: &Target) {
     app.get("/healthz").assert_text(200, "ok");
 }
 
-/// Issue 8: Spin 4's `--request-timeout`, which scripts/up.sh passes on Spin 4, ends a request
-/// the key-value store never answers for the Spin 4 edition (Spin answers 500 when it runs out).
-/// It applies to WASIp3 handlers only: the portable edition's request still waits. Spin 3 has no
-/// such flag, so this runs only on runtimes that run the Spin 4 edition.
+/// Spin 4's `--request-timeout`, which scripts/up.sh passes on Spin 4, ends a request the
+/// key-value store never answers for the WASIp3 edition (Spin answers 500 when it runs out). It
+/// applies to WASIp3 handlers only: the portable edition's request still waits. Spin 3 has no such
+/// flag, so this runs only on runtimes that run a WASIp3 build.
 pub fn redis_store_down_with_request_timeout(target: &Target) {
     const TIMEOUT_S: u64 = 2;
     let mut redis = RedisServer::start();
@@ -128,7 +128,7 @@ pub fn builtin_store_counts_and_persists(target: &Target) {
     assert_eq!(other.count(), 1);
 }
 
-/// Issue 9: 64 clients x 50 visits right after start, on a fresh built-in store. Spin's first
+/// 64 clients x 50 visits right after start, on a fresh built-in store. Spin's first
 /// opens of a fresh SQLite file race and one can answer busy; the component retries that, so every
 /// visit counts exactly once. The race is only in the first opens, so four more fresh starts take
 /// one burst of 64 first visits each.
@@ -152,7 +152,7 @@ pub fn builtin_store_concurrent_counts_are_exact(target: &Target) {
     }
 }
 
-/// Issue 9: two apps (two processes) on one state dir share the SQLite file, so either can find
+/// Two apps (two processes) on one state dir share the SQLite file, so either can find
 /// it locked at any time. A visit is counted once or answered 503 busy, never counted twice.
 pub fn builtin_store_shared_by_two_apps(target: &Target) {
     let state = tempfile::Builder::new()

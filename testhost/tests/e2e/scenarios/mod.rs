@@ -1,8 +1,8 @@
-//! The scenarios of issue 3 (numbered as there), issue 5 (`kv` mode), issue 8 (the two editions,
-//! instance reuse), issue 9 (store reliability), 12 (Redis Cluster), 13 (a proxy in front of three
-//! replicas), 14 (group commit) and 15 (a hung Redis), and replies on a kept-alive connection.
-//! Each one starts its own Redis and app(s), asserts exact statuses, bodies and counts, and panics
-//! on the first mismatch.
+//! Every scenario: routes and counts, persistence, outages, bad settings, credentials, the
+//! allow-list, `kv` mode, instances that keep their settings and connections, store reliability,
+//! TLS, a Redis Cluster node, a hung Redis, a proxy in front of three replicas, group commit and
+//! replies on a kept-alive connection. Each one starts its own Redis and app(s), asserts exact
+//! statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
 mod cluster;
@@ -64,7 +64,7 @@ macro_rules! scenarios {
 }
 
 pub const ALL: &[Registered] = scenarios![
-    // issue 3 (numbered as there)
+    // routes, counts, persistence, outages, settings, credentials, the allow-list
     routes::routes_statuses_and_bodies, // 1
     counting::sequential_counts,        // 2
     counting::custom_key_leaves_default_untouched,
@@ -79,35 +79,35 @@ pub const ALL: &[Registered] = scenarios![
     auth::auth_acl_user,
     manifest::allow_list_follows_redis_variables, // 11
     manifest::mismatched_allow_list_is_refused,
-    // issue 5: kv mode
+    // kv mode
     kv::redis_store_shares_key_with_redis_mode,
     kv::redis_store_concurrent_counts_are_exact,
     kv::redis_store_down_is_not_ready,
     kv::builtin_store_counts_and_persists,
     kv::builtin_store_concurrent_counts_are_exact,
     kv::reads_no_redis_connection_variables,
-    // issue 8: instances that hold connections, settings kept per instance
+    // instances that hold connections, settings kept per instance
     outages::redis_restarted_under_load,
     durability::variable_changed_between_two_starts,
     kv::redis_store_down_with_request_timeout(OnSpin4Runtimes),
-    // issue 9: store reliability
+    // store reliability
     kv::builtin_store_shared_by_two_apps,
     outages::kv_redis_store_restarted_under_load,
     outages::kv_redis_store_killed_under_load,
     tls::tls_with_password_counts_exactly,
     tls::tls_untrusted_or_expired_certificate_is_named,
     tls::tls_against_plain_text_port_never_succeeds,
-    // issue 12: a Redis Cluster node
+    // a Redis Cluster node
     cluster::cluster_node_without_the_key_is_named,
-    // issue 15: a hung Redis
+    // a hung Redis
     hung::redis_hung_under_load,
     hung::redis_hung_under_load_with_request_timeout(OnSpin4Runtimes),
     hung::kv_redis_store_hung_under_load,
-    // issue 13: three replicas behind the compose profile's proxy
+    // three replicas behind the compose profile's proxy
     proxy::three_replicas_behind_one_proxy_count_exactly,
     proxy::replica_killed_under_load_behind_the_proxy,
     proxy::replica_stalled_under_load_behind_the_proxy,
-    // issue 14: group commit
+    // group commit
     counting::concurrent_counts_share_incrby_calls,
     // instance reuse, by the build each Spin runs
     counting::instances_keep_their_redis_connection,

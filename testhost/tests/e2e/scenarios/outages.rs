@@ -2,9 +2,9 @@
 //! `appendfsync always`. Both storage modes must recover without restarting the app, and no
 //! visit acknowledged with a 200 may be lost or share its number with another.
 //!
-//! In redis mode a Spin 4 instance keeps its connection across requests: the outage breaks the
+//! In redis mode a WASIp3 instance keeps its connection across requests: the outage breaks the
 //! connections that instances hold, so this is where dropping a failed connection is tested.
-//! The key-value store on Redis is Spin's own long-lived connection (issue 9).
+//! The key-value store on Redis is Spin's own long-lived connection.
 
 use std::sync::atomic::Ordering;
 use std::thread;

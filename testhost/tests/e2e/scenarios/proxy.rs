@@ -1,4 +1,4 @@
-//! Issue 13: `--scale app=3` behind one address. Three apps on one Redis, each on its own
+//! `--scale app=3` behind one address. Three apps on one Redis, each on its own
 //! loopback port, behind the compose profile's nginx and its config file (`support::proxy`):
 //! the proxy spreads the visits over all three, and never re-sends a `/count` that may have
 //! reached a replica, whether the replica died (`kill -9`) or stalled (`SIGSTOP`) with it.

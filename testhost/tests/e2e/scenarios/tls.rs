@@ -1,4 +1,4 @@
-//! Issue 9: `redis_tls=true` end to end, against a `redis-server` that speaks TLS only, with a
+//! `redis_tls=true` end to end, against a `redis-server` that speaks TLS only, with a
 //! private CA and a password. Spin's outbound Redis uses OpenSSL (native-tls), which trusts the
 //! system store plus `SSL_CERT_FILE` / `SSL_CERT_DIR`; the app gets the CA through `SSL_CERT_FILE`.
 
@@ -87,7 +87,7 @@ pub fn tls_untrusted_or_expired_certificate_is_named(target: &Target) {
 
 /// `rediss://` to a plain-text port: Spin sends its TLS hello, Redis waits for the end of what
 /// it takes for a command, and neither ever answers: Spin sets no timeout on outbound Redis. The
-/// Spin 4 edition's `redis_timeout` ends the request with a 503; the portable edition's request
+/// WASIp3 edition's `redis_timeout` ends the request with a 503; the portable edition's request
 /// hangs. What must hold: never a success, and liveness stays.
 pub fn tls_against_plain_text_port_never_succeeds(target: &Target) {
     let redis = RedisServer::start_with(RedisOptions {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The repository root: the directory holding the Spin 4 edition's `spin.toml`.
+/// The repository root: the directory holding `spin.toml`.
 pub fn repo_root() -> PathBuf {
     let testhost = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     testhost
