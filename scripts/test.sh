@@ -54,10 +54,5 @@ say "building the three builds (.wasm): spin.toml's, spin40/spin.toml's and port
 cargo build --locked --target wasm32-wasip1 --release \
     -p spin-redis-counter -p spin-redis-counter-spin40 -p spin-redis-counter-portable
 
-# scripts/up.sh builds and runs it where no Spin CLI is found, and the suite runs up.sh: built
-# here, before the tests, so that no build competes with the timed scenarios.
-say "building the test host, as scripts/up.sh runs it without a Spin CLI"
-cargo build --locked -p spin-test-host
-
 say "running all tests"
 cargo test --locked --workspace
