@@ -10,7 +10,8 @@
 # Spin 3 has no such timeout. deploy/README.md has the same choice for every other runtime.
 #
 # Without a Spin CLI (none on PATH, none named by SPIN_BIN) it says so, and serves the WASI 0.3.0
-# build on the project's Spin-compatible test host (testhost/), which runs it as Spin 4.1 does.
+# build on the project's Spin-compatible test host (testhost/), which runs it as Spin 4.1 does;
+# SPIN_TEST_HOST=/path/to/spin-test-host runs one already built (the tests pass theirs).
 #
 # Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
 # Redis already answering on 127.0.0.1:$REDIS_PORT (default 6379); a local redis-server with AOF
@@ -117,8 +118,12 @@ say "building and serving on http://$listen"
 if [ "$version" = test-host ]; then
     # What `spin build` would run (spin.toml's build command), then the test host's `up`.
     cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter
-    cargo build --locked -p spin-test-host
-    serve target/debug/spin-test-host up --from "$manifest" --listen "$listen" \
+    test_host=${SPIN_TEST_HOST:-}
+    if [ -z "$test_host" ]; then
+        cargo build --locked -p spin-test-host
+        test_host=target/debug/spin-test-host
+    fi
+    serve "$test_host" up --from "$manifest" --listen "$listen" \
         --state-dir .spin "${edition_args[@]}" "${store_args[@]}" "$@"
 fi
 serve "$spin" build --from "$manifest" --up --listen "$listen" "${edition_args[@]}" "${store_args[@]}" "$@"

@@ -1,7 +1,9 @@
 //! `scripts/up.sh`, the README's run command, run as a user runs it: with a stand-in `spin` of
 //! each generation (the build and flags it is asked to run, recorded), and with every runtime the
 //! suite found (no Spin CLI: the test host; `SPIN_BIN`, `SPIN40_BIN`, `SPIN3_BIN`: that Spin),
-//! where `/` and `/count` must answer exactly and a SIGTERM to the script must stop the app.
+//! where `/` and `/count` must answer exactly and a SIGTERM to the script must stop the app. On
+//! the test host's trial the script runs the test host this suite was built with
+//! (`SPIN_TEST_HOST`) instead of building its own.
 
 use std::fs;
 use std::net::TcpStream;
@@ -96,8 +98,11 @@ impl Drop for Script {
 fn start_up_script(spin: &str, listen: &str, redis: &RedisServer, log: &Path) -> Script {
     let log = fs::File::create(log).expect("create the log");
     let mut cmd = Command::new("bash");
+    // The test host this suite was built with: building another here (a different feature set
+    // from the test build's, so a whole Wasmtime) would load the machine under timed scenarios.
     cmd.arg(repo_root().join("scripts/up.sh"))
         .current_dir(repo_root())
+        .env("SPIN_TEST_HOST", env!("CARGO_BIN_EXE_spin-test-host"))
         .env("SPIN_BIN", spin)
         .env("LISTEN", listen)
         .env("REDIS_PORT", redis.port.to_string())
