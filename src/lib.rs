@@ -6,14 +6,15 @@
 //! Each of those Spins reuses an instance of its build for up to 128 requests, up to 16 at once,
 //! so this module's one [`Instance`] keeps its settings and its Redis connection or key-value
 //! bucket for all of them. All the logic is `counter-core`'s; this file is the edge: spin-sdk's
-//! calls behind [`Host`], and the reply handed to Spin.
+//! calls behind `counter_core`'s ports (`RedisPort`, `KvPort`, `Runtime`), and the reply handed
+//! to Spin.
 
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
+use counter_core::{Instance, KvError, KvPort, RedisError, RedisPort, Reply, Runtime, Variables};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::http::Request;
 use spin_sdk::http_service;
@@ -47,9 +48,8 @@ impl Variables for Spin {
     }
 }
 
-impl Host for Spin {
+impl RedisPort for Spin {
     type Connection = Connection;
-    type Bucket = store::Bucket;
 
     async fn redis_open(&self, url: &str) -> Result<Connection, RedisError> {
         Connection::open(url).await.map_err(redis_error)
@@ -95,6 +95,10 @@ impl Host for Spin {
     ) -> Result<Option<Vec<u8>>, RedisError> {
         connection.get(key).await.map_err(redis_error)
     }
+}
+
+impl KvPort for Spin {
+    type Bucket = store::Bucket;
 
     async fn kv_open(&self, label: &str) -> Result<store::Bucket, KvError> {
         store::open(label).map_err(kv_error)
@@ -107,7 +111,9 @@ impl Host for Spin {
     async fn kv_read(&self, bucket: &store::Bucket, key: &str) -> Result<(), KvError> {
         bucket.get(key).map(drop).map_err(kv_error)
     }
+}
 
+impl Runtime for Spin {
     /// Waits without blocking the other requests of this instance.
     async fn pause(&self, wait: Duration) {
         spin_sdk::time::sleep(wait).await;

@@ -4,12 +4,13 @@
 //!
 //! Spin gives a WASIp2 handler a fresh instance for every request, so each request reads its
 //! settings and opens its store anew. All the logic is `counter-core`'s; this file is the edge:
-//! spin-sdk 5.2's calls behind [`Host`], and the reply handed to Spin.
+//! spin-sdk 5.2's calls behind `counter_core`'s ports (`RedisPort`, `KvPort`, `Runtime`), and the
+//! reply handed to Spin.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use counter_core::{Host, Instance, KvError, RedisError, Reply, Variables};
+use counter_core::{Instance, KvError, KvPort, RedisError, RedisPort, Reply, Runtime, Variables};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
@@ -32,9 +33,8 @@ impl Variables for Spin {
     }
 }
 
-impl Host for Spin {
+impl RedisPort for Spin {
     type Connection = Connection;
-    type Bucket = store::Bucket;
 
     async fn redis_open(&self, url: &str) -> Result<Connection, RedisError> {
         Connection::open(url).map_err(redis_error)
@@ -78,6 +78,10 @@ impl Host for Spin {
     ) -> Result<Option<Vec<u8>>, RedisError> {
         connection.get(key).map_err(redis_error)
     }
+}
+
+impl KvPort for Spin {
+    type Bucket = store::Bucket;
 
     async fn kv_open(&self, label: &str) -> Result<store::Bucket, KvError> {
         store::open(label).map_err(kv_error)
@@ -90,7 +94,9 @@ impl Host for Spin {
     async fn kv_read(&self, bucket: &store::Bucket, key: &str) -> Result<(), KvError> {
         bucket.get(key).map(drop).map_err(kv_error)
     }
+}
 
+impl Runtime for Spin {
     /// The instance serves only this request, so blocking it holds up nothing else.
     async fn pause(&self, wait: Duration) {
         std::thread::sleep(wait);
