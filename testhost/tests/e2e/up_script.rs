@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::PoisonError;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,7 @@ pub fn trials(discovery: &Discovery) -> Vec<Trial> {
         Trial::test(
             format!("up_script::picks_the_build_for_spin_{version}"),
             move || {
+                let _shared = crate::ALONE.read().unwrap_or_else(PoisonError::into_inner);
                 picks_the_build(version, manifest, timeout, says);
                 Ok(())
             },
@@ -65,6 +67,8 @@ pub fn trials(discovery: &Discovery) -> Vec<Trial> {
         Trial::test(
             format!("up_script::serves_and_stops [{}]", runtime.name),
             move || {
+                // Like every scenario: never beside one that times replies.
+                let _shared = crate::ALONE.read().unwrap_or_else(PoisonError::into_inner);
                 serves_and_stops(&spin);
                 Ok(())
             },
