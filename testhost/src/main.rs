@@ -28,7 +28,6 @@ use crate::kv::{Store, Stores};
 use crate::manifest::Manifest;
 use crate::runtime::ComponentRuntime;
 use crate::runtime_config::{RuntimeConfig, StoreConfig};
-use crate::server::App;
 use crate::variables::{Provider, Resolver};
 
 fn main() {
@@ -58,8 +57,8 @@ async fn run(up: cli::Up) -> Result<()> {
 }
 
 /// Everything that can fail at start-up: manifest, runtime config, variables, stores and
-/// compiling the components.
-fn load(up: &cli::Up) -> Result<App> {
+/// compiling the component.
+fn load(up: &cli::Up) -> Result<ComponentRuntime> {
     let manifest = Manifest::load(&up.from)?;
     let runtime_config = match &up.runtime_config_file {
         Some(path) => RuntimeConfig::load(path)?,
@@ -101,44 +100,29 @@ fn load(up: &cli::Up) -> Result<App> {
     } else {
         runtime::default_cache_dir()
     };
-    let mut components = HashMap::new();
-    for trigger in &manifest.triggers {
-        if components.contains_key(&trigger.component) {
-            continue;
-        }
-        let component = &manifest.components[&trigger.component];
-        for label in &component.key_value_stores {
-            anyhow::ensure!(
-                stores.get(label).is_some(),
-                "unknown key_value_stores label {label:?} for component {:?}",
-                component.id
-            );
-        }
-        let wasm = std::fs::read(&component.source).with_context(|| {
-            format!("Failed to load Wasm source {}", component.source.display())
-        })?;
-        let shared = Arc::new(ComponentShared {
-            config: resolver.component_config(component),
-            stores: stores.clone(),
-            allowed_stores: component.key_value_stores.clone(),
-        });
-        let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared, up.reuse)
-            .with_context(|| format!("failed to load component {:?}", component.id))?;
-        components.insert(trigger.component.clone(), runtime);
+    let component = &manifest.component;
+    for label in &component.key_value_stores {
+        anyhow::ensure!(
+            stores.get(label).is_some(),
+            "unknown key_value_stores label {label:?} for component {:?}",
+            component.id
+        );
     }
+    let wasm = std::fs::read(&component.source)
+        .with_context(|| format!("Failed to load Wasm source {}", component.source.display()))?;
+    let shared = Arc::new(ComponentShared {
+        config: resolver.component_config(component),
+        stores: stores.clone(),
+        allowed_stores: component.key_value_stores.clone(),
+    });
+    let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared, up.reuse)
+        .with_context(|| format!("failed to load component {:?}", component.id))?;
     for (label, store) in stores.iter() {
-        let used = manifest
-            .components
-            .values()
-            .any(|c| c.key_value_stores.contains(label));
-        if used {
+        if component.key_value_stores.contains(label) {
             eprintln!("Key-value store {label:?}: {}", store.summary());
         }
     }
-    Ok(App {
-        manifest,
-        components,
-    })
+    Ok(runtime)
 }
 
 /// Spin's state directory: `--state-dir`, else the runtime config's `state_dir`, else

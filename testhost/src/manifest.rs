@@ -1,5 +1,5 @@
 //! Reads a Spin manifest (spin.toml, manifest version 2) into the few things the test
-//! host runs: application variables, HTTP routes and components.
+//! host runs: application variables and the one component that serves every path.
 //!
 //! Everything the test host does not implement is refused by name at start-up, so a test
 //! never passes because a setting was silently ignored.
@@ -20,64 +20,6 @@ pub struct VariableDecl {
     pub default: Option<String>,
 }
 
-/// An `[[trigger.http]]` route pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoutePattern {
-    /// `/path`: only that path.
-    Exact(String),
-    /// `/path/...` (or `/...`): the prefix itself and everything below it.
-    Prefix(String),
-}
-
-impl RoutePattern {
-    fn parse(route: &str) -> Result<Self> {
-        ensure!(
-            route.starts_with('/'),
-            "route {route:?} must start with '/'"
-        );
-        if let Some(prefix) = route.strip_suffix("/...") {
-            ensure!(
-                !prefix.contains("..."),
-                "route {route:?}: '...' may only end a route"
-            );
-            Ok(Self::Prefix(prefix.to_string()))
-        } else {
-            ensure!(
-                !route.contains("...") && !route.split('/').any(|s| s.starts_with(':')),
-                "route {route:?} uses a wildcard form the test host does not support"
-            );
-            Ok(Self::Exact(route.trim_end_matches('/').to_string()))
-        }
-    }
-
-    fn matches(&self, path: &str) -> bool {
-        let path = path.trim_end_matches('/');
-        match self {
-            Self::Exact(route) => path == route,
-            Self::Prefix(prefix) => {
-                path == prefix
-                    || (path.starts_with(prefix.as_str())
-                        && path.as_bytes().get(prefix.len()) == Some(&b'/'))
-            }
-        }
-    }
-
-    /// More specific routes win: exact before prefix, longer prefix before shorter.
-    fn specificity(&self) -> (bool, usize) {
-        match self {
-            Self::Exact(route) => (true, route.len()),
-            Self::Prefix(prefix) => (false, prefix.len()),
-        }
-    }
-}
-
-/// One `[[trigger.http]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTrigger {
-    pub route: RoutePattern,
-    pub component: String,
-}
-
 /// One `[component.<id>]` table.
 #[derive(Debug, Clone)]
 pub struct Component {
@@ -90,14 +32,14 @@ pub struct Component {
     pub key_value_stores: Vec<String>,
 }
 
-/// The parts of a manifest the test host runs.
+/// The parts of a manifest the test host runs: the project's shape, one component on `/...`.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     /// The directory holding spin.toml (Spin's "local app dir").
     pub dir: PathBuf,
     pub variables: BTreeMap<String, VariableDecl>,
-    pub triggers: Vec<HttpTrigger>,
-    pub components: BTreeMap<String, Component>,
+    /// The component the one `[[trigger.http]]` names; it serves every path.
+    pub component: Component,
 }
 
 impl Manifest {
@@ -142,48 +84,32 @@ impl Manifest {
             Some(v) => parse_variables(as_table(v, "variables")?)?,
             None => BTreeMap::new(),
         };
-        let triggers = match root.remove("trigger") {
-            Some(v) => parse_triggers(as_table(v, "trigger")?)?,
-            None => Vec::new(),
+        let trigger = match root.remove("trigger") {
+            Some(v) => parse_trigger(as_table(v, "trigger")?)?,
+            None => bail!("the manifest has no [[trigger.http]]"),
         };
-        let mut components = BTreeMap::new();
-        if let Some(v) = root.remove("component") {
-            for (id, table) in as_table(v, "component")? {
-                let component = parse_component(
-                    &id,
-                    as_table(table, &format!("component.{id}"))?,
-                    &dir,
-                    &variables,
-                )?;
-                components.insert(id, component);
-            }
-        }
+        let mut components = match root.remove("component") {
+            Some(v) => as_table(v, "component")?,
+            None => Table::new(),
+        };
         if let Some(key) = root.keys().next() {
             bail!("`{key}` is not supported by the test host");
         }
-        ensure!(!triggers.is_empty(), "the manifest has no [[trigger.http]]");
-        for trigger in &triggers {
-            ensure!(
-                components.contains_key(&trigger.component),
-                "trigger for route {:?} names component {:?}, which is not defined",
-                trigger.route,
-                trigger.component
+        let Some(table) = components.remove(&trigger) else {
+            bail!("the trigger names component {trigger:?}, which is not defined");
+        };
+        if let Some(other) = components.keys().next() {
+            bail!(
+                "component {other:?} is not supported by the test host (it serves one component)"
             );
         }
+        let table = as_table(table, &format!("component.{trigger}"))?;
+        let component = parse_component(&trigger, table, &dir, &variables)?;
         Ok(Self {
             dir,
             variables,
-            triggers,
-            components,
+            component,
         })
-    }
-
-    /// The trigger whose route matches `path` best, as Spin's router picks it.
-    pub fn route(&self, path: &str) -> Option<&HttpTrigger> {
-        self.triggers
-            .iter()
-            .filter(|t| t.route.matches(path))
-            .max_by_key(|t| t.route.specificity())
     }
 }
 
@@ -249,34 +175,39 @@ fn parse_variables(table: Table) -> Result<BTreeMap<String, VariableDecl>> {
     Ok(out)
 }
 
-fn parse_triggers(table: Table) -> Result<Vec<HttpTrigger>> {
-    let mut triggers = Vec::new();
-    for (kind, entries) in table {
+/// The one `[[trigger.http]]`: route `/...` (every path) and the component it names.
+fn parse_trigger(table: Table) -> Result<String> {
+    let mut entries = Vec::new();
+    for (kind, value) in table {
         ensure!(
             kind == "http",
             "trigger type {kind:?} is not supported by the test host (only http)"
         );
-        let Value::Array(entries) = entries else {
+        let Value::Array(items) = value else {
             bail!("`trigger.http` must be an array of tables ([[trigger.http]])");
         };
-        for entry in entries {
-            let entry = as_table(entry, "trigger.http")?;
-            only_keys(&entry, "trigger.http", &["route", "component"])?;
-            let route = entry
-                .get("route")
-                .cloned()
-                .context("a [[trigger.http]] has no `route`")?;
-            let component = entry
-                .get("component")
-                .cloned()
-                .context("a [[trigger.http]] has no `component` (inline components are not supported by the test host)")?;
-            triggers.push(HttpTrigger {
-                route: RoutePattern::parse(&as_string(route, "trigger.http.route")?)?,
-                component: as_string(component, "trigger.http.component")?,
-            });
-        }
+        entries.extend(items);
     }
-    Ok(triggers)
+    let [entry] = <[Value; 1]>::try_from(entries).map_err(|entries| {
+        anyhow::anyhow!(
+            "{} [[trigger.http]] entries: the test host serves one component on route \"/...\"",
+            entries.len()
+        )
+    })?;
+    let mut entry = as_table(entry, "trigger.http")?;
+    only_keys(&entry, "trigger.http", &["route", "component"])?;
+    let route = entry
+        .remove("route")
+        .context("the [[trigger.http]] has no `route`")?;
+    let route = as_string(route, "trigger.http.route")?;
+    ensure!(
+        route == "/...",
+        "route {route:?} is not supported by the test host (only \"/...\")"
+    );
+    let component = entry
+        .remove("component")
+        .context("the [[trigger.http]] has no `component` (inline components are not supported by the test host)")?;
+    as_string(component, "trigger.http.component")
 }
 
 fn parse_component(
@@ -376,9 +307,6 @@ token = { required = true }
 [[trigger.http]]
 route = "/..."
 component = "c"
-[[trigger.http]]
-route = "/exact"
-component = "c"
 [component.c]
 source = "target/app.wasm"
 allowed_outbound_hosts = ["redis://{{ host }}:{{ port }}"]
@@ -402,30 +330,32 @@ command = "cargo build"
         let m = parse(GOOD).unwrap();
         assert_eq!(m.variables["token"].default, None);
         assert_eq!(m.variables["port"].default.as_deref(), Some("6379"));
-        let c = &m.components["c"];
+        let c = &m.component;
+        assert_eq!(c.id, "c");
         assert_eq!(c.source, PathBuf::from("/app/target/app.wasm"));
         assert_eq!(c.key_value_stores, vec!["default".to_string()]);
         assert_eq!(c.variables.len(), 1);
-        assert_eq!(
-            m.route("/count").unwrap().route,
-            RoutePattern::Prefix(String::new())
-        );
-        assert_eq!(
-            m.route("/exact").unwrap().route,
-            RoutePattern::Exact("/exact".into())
-        );
     }
 
     #[test]
-    fn routes_match_like_spin() {
-        let prefix = RoutePattern::parse("/api/...").unwrap();
-        assert!(prefix.matches("/api"));
-        assert!(prefix.matches("/api/x/y"));
-        assert!(!prefix.matches("/apix"));
-        let exact = RoutePattern::parse("/count").unwrap();
-        assert!(exact.matches("/count"));
-        assert!(!exact.matches("/count/x"));
-        assert!(RoutePattern::parse("/a/:id").is_err());
+    fn only_one_component_on_every_path() {
+        let exact = GOOD.replace("route = \"/...\"", "route = \"/count\"");
+        assert!(error_of(&exact)
+            .contains("route \"/count\" is not supported by the test host (only \"/...\")"));
+        let second_trigger =
+            format!("{GOOD}\n[[trigger.http]]\nroute = \"/x/...\"\ncomponent = \"c\"\n");
+        assert!(error_of(&second_trigger).contains(
+            "2 [[trigger.http]] entries: the test host serves one component on route \"/...\""
+        ));
+        let second_component = format!("{GOOD}\n[component.d]\nsource = \"d.wasm\"\n");
+        assert!(error_of(&second_component).contains(
+            "component \"d\" is not supported by the test host (it serves one component)"
+        ));
+        let no_trigger = GOOD.replace(
+            "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n",
+            "",
+        );
+        assert!(error_of(&no_trigger).contains("the manifest has no [[trigger.http]]"));
     }
 
     #[test]
@@ -443,8 +373,8 @@ command = "cargo build"
         let top = format!("{GOOD}\n[application.trigger.http]\nbase = \"/\"\n");
         assert!(error_of(&top).contains("application"));
         let redis_trigger = GOOD.replace(
-            "[[trigger.http]]\nroute = \"/exact\"",
-            "[[trigger.redis]]\nchannel = \"x\"\n[[trigger.http]]\nroute = \"/exact\"",
+            "[[trigger.http]]",
+            "[[trigger.redis]]\nchannel = \"x\"\n[[trigger.http]]",
         );
         assert!(error_of(&redis_trigger).contains("trigger type \"redis\" is not supported"));
         let version1 = GOOD.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
@@ -492,11 +422,10 @@ command = "cargo build"
     }
 
     #[test]
-    fn triggers_must_name_defined_components() {
-        let missing = GOOD.replace(
-            "component = \"c\"\n[[trigger.http]]",
-            "component = \"zz\"\n[[trigger.http]]",
+    fn the_trigger_must_name_a_defined_component() {
+        let missing = GOOD.replace("component = \"c\"", "component = \"zz\"");
+        assert!(
+            error_of(&missing).contains("the trigger names component \"zz\", which is not defined")
         );
-        assert!(error_of(&missing).contains("names component \"zz\", which is not defined"));
     }
 }

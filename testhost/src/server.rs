@@ -1,8 +1,7 @@
 //! The HTTP front end: accepts connections and serves HTTP/1.1 on them with hyper, as Spin does
-//! (Nagle's algorithm left on), routes each request like Spin's router and hands it to the
-//! component; failures become Spin's bodiless 500 and unmatched paths its bodiless 404.
+//! (Nagle's algorithm left on), and hands every request to the component, as Spin's router does
+//! for a `/...` route; failures become Spin's bodiless 500.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,17 +14,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::handler::ResponseBody;
-use crate::manifest::{Manifest, RoutePattern};
 use crate::runtime::ComponentRuntime;
 
-/// What the server needs: the routes and a runtime per component.
-pub struct App {
-    pub manifest: Manifest,
-    pub components: HashMap<String, ComponentRuntime>,
-}
-
 /// Accepts connections forever, one task per connection.
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
+pub async fn serve(app: Arc<ComponentRuntime>, listener: TcpListener) -> Result<()> {
     loop {
         let (stream, client) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -42,7 +34,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(&app, req, client).await) }
             });
             // Errors here are the client's (reset, bad request); nothing to report.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -59,57 +51,39 @@ fn empty(status: StatusCode) -> Response<ResponseBody> {
     response
 }
 
-impl App {
-    async fn handle(
-        &self,
-        mut req: hyper::Request<Incoming>,
-        client: SocketAddr,
-    ) -> Response<ResponseBody> {
-        let path = req.uri().path().to_string();
-        let Some(trigger) = self.manifest.route(&path) else {
-            return empty(StatusCode::NOT_FOUND);
-        };
-        let Some(component) = self.components.get(&trigger.component) else {
-            return empty(StatusCode::INTERNAL_SERVER_ERROR);
-        };
-        if let Err(err) = add_spin_headers(&mut req, &trigger.route, &path, client) {
+async fn handle(
+    component: &ComponentRuntime,
+    mut req: hyper::Request<Incoming>,
+    client: SocketAddr,
+) -> Response<ResponseBody> {
+    if let Err(err) = add_spin_headers(&mut req, client) {
+        eprintln!("Error processing request: {err:#}");
+        return empty(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    match component.handle(req).await {
+        Ok(response) => response,
+        Err(err) => {
             eprintln!("Error processing request: {err:#}");
-            return empty(StatusCode::INTERNAL_SERVER_ERROR);
-        }
-        match component.handle(req).await {
-            Ok(response) => response,
-            Err(err) => {
-                eprintln!("Error processing request: {err:#}");
-                empty(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            empty(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
 
-/// The `spin-*` headers Spin adds to every request it passes to a component, and the
-/// absolute URI (from the Host header) it gives it.
-fn add_spin_headers(
-    req: &mut hyper::Request<Incoming>,
-    route: &RoutePattern,
-    path: &str,
-    client: SocketAddr,
-) -> Result<()> {
+/// The `spin-*` headers Spin adds to every request it passes to a component routed on `/...`,
+/// and the absolute URI (from the Host header) it gives it.
+fn add_spin_headers(req: &mut hyper::Request<Incoming>, client: SocketAddr) -> Result<()> {
     let host = req
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_string();
+    let path = req.uri().path().to_string();
     let path_and_query = req
         .uri()
         .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or(path)
+        .map_or(path.as_str(), |p| p.as_str())
         .to_string();
-    let (raw_route, path_info, base) = match route {
-        RoutePattern::Exact(r) => (r.clone(), String::new(), r.clone()),
-        RoutePattern::Prefix(p) => (format!("{p}/..."), path[p.len()..].to_string(), p.clone()),
-    };
     let full_url = format!("http://{host}{path_and_query}");
     *req.uri_mut() = full_url.parse()?;
     let headers = req.headers_mut();
@@ -118,11 +92,11 @@ fn add_spin_headers(
         Ok(())
     };
     set("spin-full-url", &full_url)?;
-    set("spin-path-info", &path_info)?;
-    set("spin-matched-route", &raw_route)?;
+    set("spin-path-info", &path)?;
+    set("spin-matched-route", "/...")?;
     set("spin-base-path", "/")?;
-    set("spin-raw-component-route", &raw_route)?;
-    set("spin-component-route", &base)?;
+    set("spin-raw-component-route", "/...")?;
+    set("spin-component-route", "")?;
     set("spin-client-addr", &client.to_string())?;
     Ok(())
 }

@@ -327,7 +327,7 @@ url = "redis://{{ redis_host }}:{{ redis_port }}/0"
     fn config_with(provider: Provider) -> ComponentConfig {
         let manifest = Manifest::parse(MANIFEST, "/app".into()).unwrap();
         let resolver = Resolver::new(manifest.variables.clone(), vec![provider]);
-        resolver.component_config(&manifest.components["counter"])
+        resolver.component_config(&manifest.component)
     }
 
     #[test]

@@ -185,7 +185,7 @@ variables = {{ port = "{{{{ port }}}}" }}
             vec![Provider::Static(values.into())],
         );
         InstanceState::new(Arc::new(ComponentShared {
-            config: resolver.component_config(&manifest.components["c"]),
+            config: resolver.component_config(&manifest.component),
             stores: Arc::new(Stores::new(Default::default())),
             allowed_stores: vec![],
         }))
