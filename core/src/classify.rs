@@ -154,17 +154,37 @@ pub fn kv_failure(error: KvError, key: &str) -> Failure {
 }
 
 fn scrub(message: String, password: &str) -> String {
-    if password.is_empty() || !message.contains(password) {
-        message
-    } else {
-        message.replace(password, "***")
+    if password.is_empty() {
+        return message;
     }
+    let mut scrubbed = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(at) = find(rest, password) {
+        scrubbed.push_str(&rest[..at]);
+        scrubbed.push_str("***");
+        rest = &rest[at + password.len()..];
+    }
+    scrubbed.push_str(rest);
+    scrubbed
+}
+
+/// Where `text` (not empty) first occurs in `message`. A plain scan: the texts are short, and
+/// `str::contains` would link std's two-way searcher, 2 KB of the portable `.wasm`.
+fn find(message: &str, text: &str) -> Option<usize> {
+    let text = text.as_bytes();
+    message
+        .as_bytes()
+        .windows(text.len())
+        .position(|w| w == text)
 }
 
 /// Turns a store's error text into the failure the user can act on, by the first row of
 /// [`TABLE`] that matches; a text no row knows is the store's own answer, passed on as it is.
 fn classify(store: String, message: String, key: &str) -> Failure {
-    let Some(&(_, means)) = TABLE.iter().find(|(text, _)| message.contains(text)) else {
+    let Some(&(_, means)) = TABLE
+        .iter()
+        .find(|(text, _)| find(&message, text).is_some())
+    else {
         return Failure::Store { store, message };
     };
     let key = key.to_string();
@@ -357,5 +377,20 @@ mod tests {
         assert_eq!(scrub("bad pw hunter2!".into(), "hunter2"), "bad pw ***!");
         assert_eq!(scrub("nothing here".into(), "hunter2"), "nothing here");
         assert_eq!(scrub("empty password".into(), ""), "empty password");
+        // Every occurrence, back to back and at either end, in any characters.
+        assert_eq!(scrub("pé:pépé".into(), "pé"), "***:******");
+        assert_eq!(scrub("ab".into(), "abc"), "ab");
+    }
+
+    #[test]
+    fn find_finds_the_first_occurrence_and_only_whole_texts() {
+        assert_eq!(
+            find("Connection refused (os error 111)", "refused"),
+            Some(11)
+        );
+        assert_eq!(find("NOAUTH NOAUTH", "NOAUTH"), Some(0));
+        assert_eq!(find("WRONGTYPE", "WRONGPASS"), None);
+        assert_eq!(find("short", "longer than it"), None);
+        assert!(TABLE.iter().all(|(text, _)| !text.is_empty()));
     }
 }

@@ -31,15 +31,16 @@ pub fn route(method: &Method, path_and_query: &str) -> Route {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(path, _)| path);
+    const GET_HEAD: &str = "GET, HEAD";
     let (endpoint, allow) = match path {
-        "/" => (Endpoint::Welcome, "GET, HEAD"),
+        "/" => (Endpoint::Welcome, GET_HEAD),
         // HEAD must not increment, so /count takes GET alone.
         "/count" => (Endpoint::Count, "GET"),
-        "/healthz" => (Endpoint::Health, "GET, HEAD"),
-        "/readyz" => (Endpoint::Ready, "GET, HEAD"),
+        "/healthz" => (Endpoint::Health, GET_HEAD),
+        "/readyz" => (Endpoint::Ready, GET_HEAD),
         _ => return Route::NotFound,
     };
-    let allowed = *method == Method::GET || (*method == Method::HEAD && allow.contains("HEAD"));
+    let allowed = *method == Method::GET || (*method == Method::HEAD && allow == GET_HEAD);
     if allowed {
         Route::Serve(endpoint)
     } else {

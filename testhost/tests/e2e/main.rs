@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         })
         .chain(support::load::self_checks())
         .chain(support::build::export_checks())
+        .chain([support::build::size_check()])
         .chain(up_script)
         .collect();
     libtest_mimic::run(&args, trials).exit_code()

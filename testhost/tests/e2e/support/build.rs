@@ -86,6 +86,28 @@ pub fn export_checks() -> Vec<Trial> {
         .collect()
 }
 
+/// What the portable `.wasm` is held to: the size of the edition every Spin and Spin cloud runs,
+/// which an OCI layer, a `spin registry push` and every cold start carry.
+const PORTABLE_MAX_BYTES: u64 = 200_000;
+
+/// The portable `.wasm` stays under [`PORTABLE_MAX_BYTES`].
+pub fn size_check() -> Trial {
+    let edition = Edition::Portable;
+    Trial::test(
+        format!("support::build::{edition}_is_under_{PORTABLE_MAX_BYTES}_bytes"),
+        move || {
+            let bytes = std::fs::metadata(edition.wasm())
+                .map_err(|e| format!("{}: {e}", edition.wasm().display()))?
+                .len();
+            if bytes < PORTABLE_MAX_BYTES {
+                Ok(())
+            } else {
+                Err(format!("{edition}'s .wasm is {bytes} bytes").into())
+            }
+        },
+    )
+}
+
 /// Every distinct `wasi:http/handler@...` and `wasi:http/incoming-handler@...` in `wasm`.
 fn handlers_named(wasm: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
