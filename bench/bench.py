@@ -79,8 +79,6 @@ EDITIONS = {
 }
 # Ratios read at 16 and 64 connections in the everysec pass, per build on every runtime that runs it:
 # (build, what, numerator row, denominator row, at least); `{}` is the build's label, e.g. `spin41 on 4.1.0`.
-# Issue 20's for the two WASIp3 builds against the seed and the WASI 0.3.0 build's against its `/`; issues
-# 8 and 14's for the rest.
 TARGETS = (
     ("spin41", "redis mode vs the 2-worker seed", "{} `/count` redis", "seed gunicorn 2 workers", 2.5),
     ("spin41", "redis mode vs its `/`", "{} `/count` redis", "{} `/`", 0.60),
@@ -91,11 +89,11 @@ TARGETS = (
     ("portable", "kv on Redis vs its `/`", "{} `/count` kv on Redis", "{} `/`", 0.70),
 )
 TARGET_CONNECTIONS = (16, 64)
-# Issue 20's: a WASIp3 build on the Spin it is made for opens at most this many Redis connections per
-# visit in redis mode (its instances keep theirs), at 16 and 64 connections.
+# A WASIp3 build on the Spin it is made for opens at most this many Redis connections per visit in redis
+# mode (its instances keep theirs), at 16 and 64 connections.
 CONNECTIONS_PER_VISIT = 0.01
-# Issue 19's: on one kept-alive connection every row's p99 (a reply that waits for the client's delayed
-# ACK takes ~40 ms), redis mode's p99 at 16 connections, and a WASIp3 build's `/count` at 1 connection.
+# Latency: on one kept-alive connection every row's p99 (a reply that waits for the client's delayed ACK
+# takes ~40 ms), redis mode's p99 at 16 connections, and a WASIp3 build's `/count` at 1 connection.
 P99_ONE_CONNECTION_US = 2_000
 P99_SIXTEEN_US = 5_000
 ONE_CONNECTION_RPS = 2_500
@@ -625,7 +623,7 @@ def print_report(runtimes, seconds, fs_type, load, quiet, rows):
 
 
 def print_latency_targets(runtimes, rows):
-    """Issue 19's latency targets and issue 20's connections per visit, from the everysec pass."""
+    """The latency targets and the connections per visit, from the everysec pass."""
     by_row = {(r.target, r.connections): r for r in rows if r.fsync == "everysec"}
     checks = [
         (f"{r.target}: p99 at 1 connection", f"{r.p99_us / 1000:.2f} ms", r.p99_us <= P99_ONE_CONNECTION_US)
