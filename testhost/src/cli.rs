@@ -7,12 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::reuse::InstanceReuse;
+use crate::reuse;
 
 pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
-[--variable <NAME=VALUE>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] [--disable-cache] \
-[--max-instance-reuse-count <N>] [--max-instance-concurrent-reuse-count <N>] \
-[--request-timeout <SECONDS>] [--idle-instance-timeout <SECONDS>]";
+[--variable <NAME=VALUE>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] \
+[--request-timeout <SECONDS>]";
 
 /// The parsed `up` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +23,8 @@ pub struct Up {
     pub runtime_config_file: Option<PathBuf>,
     /// `Some("")` explicitly unsets the state directory, as in Spin.
     pub state_dir: Option<String>,
-    /// `--disable-cache`: compile the component even if a cached compilation exists.
-    pub disable_cache: bool,
-    /// How WASIp3 instances are reused (`--max-instance-reuse-count` and the like).
-    pub reuse: InstanceReuse,
+    /// How long a request to a WASIp3 instance may run; `None` is no limit.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl Up {
@@ -47,8 +44,7 @@ impl Up {
             variables: HashMap::new(),
             runtime_config_file: None,
             state_dir: None,
-            disable_cache: false,
-            reuse: InstanceReuse::default(),
+            request_timeout: None,
         };
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -76,8 +72,16 @@ impl Up {
                 "--variable" => up.variables.extend(parse_variable(&value()?)?),
                 "--runtime-config-file" => up.runtime_config_file = Some(PathBuf::from(value()?)),
                 "--state-dir" => up.state_dir = Some(value()?),
-                "--disable-cache" if inline.is_none() => up.disable_cache = true,
-                flag if InstanceReuse::FLAGS.contains(&flag) => up.reuse.set(flag, &value()?)?,
+                reuse::REQUEST_TIMEOUT_FLAG => {
+                    up.request_timeout = Some(reuse::parse_request_timeout(&value()?)?);
+                }
+                flag if reuse::UNSUPPORTED_FLAGS.contains(&flag) || flag == "--disable-cache" => {
+                    bail!(
+                        "'{flag}' is not supported by the test host (it reuses WASIp3 instances \
+                         with Spin's defaults: 128 requests, 16 at once, 1 s idle, and caches \
+                         compiled components)"
+                    )
+                }
                 other => bail!("unexpected argument '{other}'\n{USAGE}"),
             }
         }
@@ -117,7 +121,7 @@ mod tests {
             "rc.toml",
             "--state-dir",
             "",
-            "--disable-cache",
+            "--request-timeout=30",
         ])
         .unwrap();
         assert_eq!(up.from, PathBuf::from("app"));
@@ -126,7 +130,8 @@ mod tests {
         assert_eq!(up.variables["redis_key"], "a=b");
         assert_eq!(up.runtime_config_file, Some(PathBuf::from("rc.toml")));
         assert_eq!(up.state_dir.as_deref(), Some(""));
-        assert!(up.disable_cache);
+        assert_eq!(up.request_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(parse(&["up"]).unwrap().request_timeout, None);
     }
 
     #[test]
@@ -138,27 +143,21 @@ mod tests {
     }
 
     #[test]
-    fn reads_spin_4_instance_reuse_flags() {
-        let up = parse(&[
-            "up",
-            "--max-instance-reuse-count",
-            "1",
-            "--max-instance-concurrent-reuse-count=4",
-            "--request-timeout",
-            "30",
-            "--idle-instance-timeout=2s",
-        ])
-        .unwrap();
-        assert_eq!(up.reuse.max_requests, 1);
-        assert_eq!(up.reuse.max_concurrent_requests, 4);
-        assert_eq!(up.reuse.request_timeout, Some(Duration::from_secs(30)));
-        assert_eq!(up.reuse.idle_timeout, Duration::from_secs(2));
-        assert_eq!(parse(&["up"]).unwrap().reuse, InstanceReuse::default());
-        let err = parse(&["up", "--idle-instance-timeout", "500ms"]).unwrap_err();
+    fn refuses_the_reuse_flags_no_scenario_sets() {
+        for flag in reuse::UNSUPPORTED_FLAGS {
+            let err = parse(&["up", flag, "1"]).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("'{flag}' is not supported by the test host")),
+                "{err}"
+            );
+        }
+        let err = parse(&["up", "--disable-cache"]).unwrap_err().to_string();
+        assert!(err.contains("caches compiled components"), "{err}");
+        let err = parse(&["up", "--request-timeout", "500ms"]).unwrap_err();
         assert!(err.to_string().starts_with(
-            "invalid value '500ms' for '--idle-instance-timeout': expected integer or range"
+            "invalid value '500ms' for '--request-timeout': expected integer or range"
         ));
-        assert!(parse(&["up", "--max-instance-reuse-count"]).is_err());
+        assert!(parse(&["up", "--request-timeout"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Runs one request on a component the two ways Spin 4.1 does: a WASIp2 handler
 //! (`wasi:http/incoming-handler@0.2.x`) on a fresh instance every time, a WASIp3 handler
 //! (`wasi:http/handler@0.3.0`) through Wasmtime's `ProxyHandler`, which keeps each instance
-//! for more requests, several at once, within `crate::reuse`'s limits.
+//! for more requests, several at once, within Spin's limits (`crate::reuse`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +28,7 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{p2, p3};
 
 use crate::host::{ComponentShared, InstanceState};
-use crate::reuse::InstanceReuse;
+use crate::reuse::{IDLE_TIMEOUT, MAX_CONCURRENT_REQUESTS, MAX_REQUESTS};
 
 /// The body of every response the server sends, whichever handler made it.
 pub type ResponseBody = UnsyncBoxBody<Bytes, anyhow::Error>;
@@ -99,13 +99,13 @@ impl Wasip3Handler {
         engine: &Engine,
         pre: ServicePre<InstanceState>,
         shared: Arc<ComponentShared>,
-        reuse: InstanceReuse,
+        request_timeout: Option<Duration>,
     ) -> Self {
         Self(ProxyHandler::new(Wasip3Instances {
             engine: engine.clone(),
             pre,
             shared,
-            reuse,
+            request_timeout: request_timeout.unwrap_or(Duration::MAX),
         }))
     }
 
@@ -124,13 +124,13 @@ impl Wasip3Handler {
     }
 }
 
-/// What `ProxyHandler` asks of us: a new instance with its limits, each drawn anew from the
-/// reuse settings (as Spin's `HttpHandlerState` does).
+/// What `ProxyHandler` asks of us: a new instance with its limits (as Spin's
+/// `HttpHandlerState` gives them).
 pub struct Wasip3Instances {
     engine: Engine,
     pre: ServicePre<InstanceState>,
     shared: Arc<ComponentShared>,
-    reuse: InstanceReuse,
+    request_timeout: Duration,
 }
 
 impl HandlerState for Wasip3Instances {
@@ -141,28 +141,23 @@ impl HandlerState for Wasip3Instances {
     async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiry, Limits>> {
         let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
         let service = self.pre.instantiate_async(&mut store).await?;
-        let request_timeout = self.reuse.request_timeout.unwrap_or(Duration::MAX);
+        let request_timeout = self.request_timeout;
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
             view: ViewFn::P3(p3::WasiHttpView::http),
             expiration: Expiry {
-                idle_timeout: self.reuse.idle_timeout,
                 request_timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
-            state: Limits {
-                reuse: self.reuse,
-                request_timeout,
-            },
+            state: Limits { request_timeout },
         })
     }
 }
 
-/// When an instance is dropped: after `idle_timeout` with nothing to do, or `request_timeout`
+/// When an instance is dropped: after `IDLE_TIMEOUT` with nothing to do, or `request_timeout`
 /// after the latest request it took (Spin's second line of defence; see `Limits`).
 pub struct Expiry {
-    idle_timeout: Duration,
     request_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
@@ -175,7 +170,7 @@ impl WorkerExpiration for Expiry {
         start: Instant,
     ) -> Poll<()> {
         let timeout = match status {
-            WorkerStatus::Idle => self.idle_timeout,
+            WorkerStatus::Idle => IDLE_TIMEOUT,
             WorkerStatus::Requests | WorkerStatus::PostReturn => self.request_timeout,
         };
         let Some(deadline) = start.checked_add(timeout) else {
@@ -191,7 +186,6 @@ impl WorkerExpiration for Expiry {
 
 /// How many requests an instance takes, in all and at once, and how long each may run.
 pub struct Limits {
-    reuse: InstanceReuse,
     request_timeout: Duration,
 }
 
@@ -200,9 +194,9 @@ impl WorkerState for Limits {
     type RequestId = ();
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.reuse.max_requests {
+        if total >= MAX_REQUESTS {
             ShouldAccept::Never
-        } else if concurrent >= self.reuse.max_concurrent_requests {
+        } else if concurrent >= MAX_CONCURRENT_REQUESTS {
             ShouldAccept::No
         } else {
             ShouldAccept::Yes

@@ -93,13 +93,8 @@ fn load(up: &cli::Up) -> Result<ComponentRuntime> {
     let stores = Arc::new(Stores::new(stores));
 
     let engine = runtime::engine()?;
-    // Spin caches compiled Wasm too; DISABLE_WASMTIME_CACHE is Spin's variable for the flag.
-    let disable_cache = up.disable_cache || std::env::var_os("DISABLE_WASMTIME_CACHE").is_some();
-    let cache_dir = if disable_cache {
-        None
-    } else {
-        runtime::default_cache_dir()
-    };
+    // Spin caches compiled Wasm too.
+    let cache_dir = runtime::default_cache_dir();
     let component = &manifest.component;
     for label in &component.key_value_stores {
         anyhow::ensure!(
@@ -115,8 +110,14 @@ fn load(up: &cli::Up) -> Result<ComponentRuntime> {
         stores: stores.clone(),
         allowed_stores: component.key_value_stores.clone(),
     });
-    let runtime = ComponentRuntime::new(&engine, &wasm, cache_dir.as_deref(), shared, up.reuse)
-        .with_context(|| format!("failed to load component {:?}", component.id))?;
+    let runtime = ComponentRuntime::new(
+        &engine,
+        &wasm,
+        cache_dir.as_deref(),
+        shared,
+        up.request_timeout,
+    )
+    .with_context(|| format!("failed to load component {:?}", component.id))?;
     for (label, store) in stores.iter() {
         if component.key_value_stores.contains(label) {
             eprintln!("Key-value store {label:?}: {}", store.summary());

@@ -9,6 +9,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hyper::body::Incoming;
@@ -19,7 +20,6 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::handler::{ResponseBody, Wasip2Handler, Wasip3Handler};
 use crate::host::{self, ComponentShared, InstanceState};
-use crate::reuse::InstanceReuse;
 
 /// The engine every component of the app is compiled for.
 pub fn engine() -> Result<Engine> {
@@ -125,7 +125,7 @@ impl ComponentRuntime {
         wasm: &[u8],
         cache_dir: Option<&Path>,
         shared: Arc<ComponentShared>,
-        reuse: InstanceReuse,
+        request_timeout: Option<Duration>,
     ) -> Result<Self> {
         let component = compile(engine, wasm, cache_dir)?;
         if let Some((name, _)) = component
@@ -152,7 +152,12 @@ impl ComponentRuntime {
         let wasip3 = ServicePre::new(instance_pre);
         match (wasip2, wasip3) {
             (Ok(pre), Err(_)) => Ok(Self::Wasip2(Wasip2Handler::new(engine, pre, shared))),
-            (Err(_), Ok(pre)) => Ok(Self::Wasip3(Wasip3Handler::new(engine, pre, shared, reuse))),
+            (Err(_), Ok(pre)) => Ok(Self::Wasip3(Wasip3Handler::new(
+                engine,
+                pre,
+                shared,
+                request_timeout,
+            ))),
             (Ok(_), Ok(_)) => anyhow::bail!(
                 "component exports multiple different handlers but it's expected to export only one"
             ),
