@@ -220,3 +220,20 @@ impl WorkerState for Limits {
         drop(store);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_takes_spins_default_load() {
+        let limits = Limits {
+            request_timeout: Duration::MAX,
+        };
+        let accepts = |concurrent, total| limits.should_accept_request(concurrent, total);
+        assert!(matches!(accepts(0, 0), ShouldAccept::Yes));
+        assert!(matches!(accepts(15, 127), ShouldAccept::Yes));
+        assert!(matches!(accepts(16, 100), ShouldAccept::No));
+        assert!(matches!(accepts(0, 128), ShouldAccept::Never));
+    }
+}
