@@ -59,7 +59,7 @@ impl Wasip2Handler {
         &self,
         req: hyper::Request<Incoming>,
     ) -> Result<http::Response<ResponseBody>> {
-        let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
+        let mut store = crate::runtime::store(&self.engine, &self.shared);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         let request = store
             .data_mut()
@@ -139,7 +139,7 @@ impl HandlerState for Wasip3Instances {
     type WorkerState = Limits;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiry, Limits>> {
-        let mut store = Store::new(&self.engine, InstanceState::new(self.shared.clone()));
+        let mut store = crate::runtime::store(&self.engine, &self.shared);
         let service = self.pre.instantiate_async(&mut store).await?;
         let request_timeout = self.request_timeout;
         Ok(Instance {
