@@ -409,7 +409,6 @@ class App:
                     total += int(fields[11]) + int(fields[12])  # utime, stime
         return total
 
-
     def rss_kib(self):
         """Resident memory of every process in the group now, in KiB."""
         total = 0
