@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # Runs the app on http://127.0.0.1:5001 with a persistent Redis, building it first.
 #
-# The build follows `spin --version`, each Spin getting the one made for it: Spin 4.1 and newer the
-# WASI 0.3.0 build (spin.toml), whose instances they reuse; Spin 4.0.x the same source built for the
-# WASI release candidate (spin40/spin.toml), the only WASIp3 it runs (Spin 4.1 would run that one
-# too, but with a new instance, and a new Redis connection, per request); Spin 3 the portable
-# edition (portable/spin.toml). On Spin 4 it passes --request-timeout so that a key-value call
-# (counter_store=kv, which nothing in the component can bound) fails instead of waiting forever;
-# Spin 3 has no such timeout. deploy/README.md has the same choice for every other runtime.
+# The build follows `spin --version`, each Spin getting the one made for it (docs/runtimes.md):
+# Spin 4.1 and newer spin.toml, Spin 4.0.x spin40/spin.toml, Spin 3 portable/spin.toml. On Spin 4
+# it passes --request-timeout, so that a key-value call (counter_store=kv), which nothing in the
+# component can bound, fails instead of waiting forever. Without a Spin CLI (none on PATH, none
+# named by SPIN_BIN) it says so and serves spin.toml's build on the project's Spin-compatible
+# test host (testhost/), building it first; SPIN_TEST_HOST=/path/to/spin-test-host runs one
+# already built.
 #
-# Without a Spin CLI (none on PATH, none named by SPIN_BIN) it says so, and serves the WASI 0.3.0
-# build on the project's Spin-compatible test host (testhost/), which runs it as Spin 4.1 does;
-# SPIN_TEST_HOST=/path/to/spin-test-host runs one already built (the tests pass theirs).
+# Redis comes from, in order: a Redis already answering on 127.0.0.1:$REDIS_PORT (default 6379);
+# `docker compose up -d --wait redis` where a Docker engine answers (that Redis keeps running
+# after the app stops); a redis-server started here with AOF in .data/redis (.data/redis-PORT
+# for another port), stopped with the app, its data kept; else none: the counter then uses
+# Spin's built-in key-value store under .spin/ (counter_store=kv). The key-value store `default`
+# is the same Redis (runtime-config.toml, or a copy of it for another port).
 #
-# Redis comes from, in order: `docker compose up -d --wait redis` where a Docker engine answers; a
-# Redis already answering on 127.0.0.1:$REDIS_PORT (default 6379); a local redis-server with AOF
-# in .data/redis (started here, stopped on exit, data kept); else no Redis at all: the counter then
-# uses Spin's built-in key-value store under .spin/ (counter_store=kv).
-# Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`; LISTEN=ADDR
-# serves on another address than 127.0.0.1:5001. Ctrl-C or SIGTERM stops the app and that Redis.
+# Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`. LISTEN=ADDR
+# serves on another address, REQUEST_TIMEOUT=SECONDS sets Spin 4's --request-timeout (5).
+# Ctrl-C or SIGTERM stops the app, and the redis-server if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,31 +59,59 @@ if ! rustup target list --installed | grep -qx wasm32-wasip1; then
     rustup target add wasm32-wasip1
 fi
 
-redis_answers() { redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -qx PONG; }
-
-store_args=(--runtime-config-file runtime-config.toml)
-if [ "$redis_port" != 6379 ]; then
-    store_args+=(--variable "redis_port=$redis_port")
-fi
-if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
-    say "starting Redis with Docker Compose (data in the volume redis-data)"
-    docker compose up -d --wait redis
-elif command -v redis-server >/dev/null; then
-    if redis_answers; then
-        say "using the Redis already answering on 127.0.0.1:$redis_port"
-    else
-        data=$PWD/.data/redis
-        mkdir -p "$data"
-        say "starting redis-server on 127.0.0.1:$redis_port (AOF in .data/redis)"
-        redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" \
-            --appendonly yes --appendfsync always --save '' \
-            --daemonize yes --pidfile "$data/redis.pid" --logfile "$data/redis.log"
-        trap 'redis-cli -h 127.0.0.1 -p "$redis_port" shutdown >/dev/null 2>&1 || true' EXIT
-        for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
-        redis_answers || { echo "error: redis-server did not start; see $data/redis.log" >&2; exit 1; }
+# PONG from 127.0.0.1:$redis_port, asked with redis-cli, or over bash's /dev/tcp without it.
+redis_answers() {
+    if command -v redis-cli >/dev/null; then
+        redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -qx PONG
+        return
     fi
+    local reply=
+    { exec 3<>"/dev/tcp/127.0.0.1/$redis_port"; } 2>/dev/null || return 1
+    printf 'PING\r\n' >&3
+    read -r -t 2 reply <&3 || true
+    exec 3<&- 3>&-
+    [ "$reply" = $'+PONG\r' ]
+}
+
+tmp=$(mktemp -d)
+started_redis=
+cleanup() {
+    if [ -n "$started_redis" ]; then
+        redis-cli -h 127.0.0.1 -p "$redis_port" shutdown >/dev/null 2>&1 ||
+            kill "$(cat "$started_redis")" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The key-value store `default` (counter_store=kv) lives in the same Redis: runtime-config.toml
+# names 127.0.0.1:6379; for another port, a copy that names that one.
+runtime_config=runtime-config.toml
+store_args=()
+if [ "$redis_port" != 6379 ]; then
+    runtime_config=$tmp/runtime-config.toml
+    sed "s|redis://127.0.0.1:6379|redis://127.0.0.1:$redis_port|" runtime-config.toml >"$runtime_config"
+    store_args=(--variable "redis_port=$redis_port")
+fi
+store_args=(--runtime-config-file "$runtime_config" "${store_args[@]}")
+if redis_answers; then
+    say "using the Redis already answering on 127.0.0.1:$redis_port"
+elif docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    say "starting Redis with Docker Compose on 127.0.0.1:$redis_port (data in the volume redis-data; it keeps running after the app stops: docker compose stop redis)"
+    REDIS_PORT=$redis_port docker compose up -d --wait redis
+elif command -v redis-server >/dev/null; then
+    data=.data/redis
+    [ "$redis_port" = 6379 ] || data=.data/redis-$redis_port
+    mkdir -p "$data"
+    say "starting redis-server on 127.0.0.1:$redis_port (AOF in $data)"
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$PWD/$data" \
+        --appendonly yes --appendfsync always --save '' \
+        --daemonize yes --pidfile "$PWD/$data/redis.pid" --logfile "$PWD/$data/redis.log"
+    started_redis=$PWD/$data/redis.pid
+    for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+    redis_answers || { echo "error: redis-server did not start; see $data/redis.log" >&2; exit 1; }
 else
-    say "no Docker engine and no redis-server: counting in Spin's built-in key-value store (.spin/)"
+    say "no Redis on 127.0.0.1:$redis_port, no Docker engine and no redis-server: counting in Spin's built-in key-value store (.spin/)"
     store_args=(--variable counter_store=kv)
 fi
 

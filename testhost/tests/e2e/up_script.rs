@@ -128,12 +128,16 @@ fn picks_the_build(version: &str, manifest: &str, request_timeout: bool, says: &
     let dir = tempfile::tempdir().expect("a temp dir");
     let spin = dir.path().join("spin");
     let record = dir.path().join("asked");
+    let runtime_config = dir.path().join("runtime-config.toml");
+    // It records its arguments, and a copy of the runtime config it is given (a temp file).
     fs::write(
         &spin,
         format!(
             "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'spin {version} (0000000 2026-10-01)'; \
-             exit 0; fi\nprintf '%s\\n' \"$@\" > '{}'\n",
-            record.display()
+             exit 0; fi\nprintf '%s\\n' \"$@\" > '{}'\nprev=\nfor a; do \
+             [ \"$prev\" = --runtime-config-file ] && cp \"$a\" '{}'; prev=$a; done\n",
+            record.display(),
+            runtime_config.display()
         ),
     )
     .expect("write the stand-in");
@@ -163,14 +167,24 @@ fn picks_the_build(version: &str, manifest: &str, request_timeout: bool, says: &
     if request_timeout {
         expected.extend(["--request-timeout", "5"]);
     }
+    // The Redis is not on 6379: the key-value store gets a runtime config naming its port.
     let port = format!("redis_port={}", redis.port);
     expected.extend([
         "--runtime-config-file",
-        "runtime-config.toml",
+        "(a copy of runtime-config.toml)",
         "--variable",
         &port,
     ]);
-    assert_eq!(asked.lines().collect::<Vec<_>>(), expected, "{output}");
+    let mut asked: Vec<&str> = asked.lines().collect();
+    if let Some(i) = asked.iter().position(|a| *a == "--runtime-config-file") {
+        if let Some(file) = asked.get_mut(i + 1) {
+            *file = "(a copy of runtime-config.toml)";
+        }
+    }
+    assert_eq!(asked, expected, "{output}");
+    let copy = fs::read_to_string(&runtime_config).expect("up.sh named a runtime config");
+    let url = format!("url = \"redis://127.0.0.1:{}\"", redis.port);
+    assert!(copy.contains(&url), "no `{url}` in the runtime config: {copy}");
 }
 
 fn serves_and_stops(spin: &str) {
