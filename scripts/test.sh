@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, the end-to-end suite on the real .wasm against real
 # redis-server processes (and against real Spin when SPIN_BIN, SPIN40_BIN or SPIN3_BIN, or `spin`
-# on PATH, names one), and the deploy checks. Installs what it needs on a machine that has only
-# Rust; CI runs exactly this.
+# on PATH, names one), the deploy checks, and the doc check (scripts/check-docs.py: links and
+# paths, then the README's quick start run as written). Installs what it needs on a machine that
+# has only Rust; CI runs exactly this. docs/testing.md says more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,9 +51,21 @@ if ! python3 -m check_jsonschema --version >/dev/null 2>&1; then
         python3 -m pip install --quiet --user --break-system-packages check-jsonschema
 fi
 
+say "checking the docs' links and paths"
+python3 scripts/check-docs.py --static
+
 say "building the three builds (.wasm): spin.toml's, spin40/spin.toml's and portable/spin.toml's"
 cargo build --locked --target wasm32-wasip1 --release \
     -p spin-redis-counter -p spin-redis-counter-spin40 -p spin-redis-counter-portable
 
 say "running all tests"
 cargo test --locked --workspace
+
+# The quick start on the test host the tests were built with, so that nothing is built again.
+say "checking the docs: the README's quick start, run as written"
+target_dir=$(cargo metadata --locked --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+if [ -x "$target_dir/debug/spin-test-host" ]; then
+    export SPIN_TEST_HOST="$target_dir/debug/spin-test-host"
+fi
+python3 scripts/check-docs.py
