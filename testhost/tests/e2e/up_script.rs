@@ -184,7 +184,10 @@ fn picks_the_build(version: &str, manifest: &str, request_timeout: bool, says: &
     assert_eq!(asked, expected, "{output}");
     let copy = fs::read_to_string(&runtime_config).expect("up.sh named a runtime config");
     let url = format!("url = \"redis://127.0.0.1:{}\"", redis.port);
-    assert!(copy.contains(&url), "no `{url}` in the runtime config: {copy}");
+    assert!(
+        copy.contains(&url),
+        "no `{url}` in the runtime config: {copy}"
+    );
 }
 
 fn serves_and_stops(spin: &str) {
