@@ -152,16 +152,9 @@ fn kv_error(error: store::Error) -> KvError {
     }
 }
 
-/// Builds Spin's response from the reply, its body already handed to the body stream, so that
-/// Spin can send head and body in one write: a body Spin's server finds missing when it writes
-/// the head goes out in a second write, which waits for the client's delayed ACK (~40 ms). Spin
-/// reads the body only once it has the response, so the write completes in a task of its own,
-/// but it is issued here, before the response is returned. Then one yield gives Spin's event
-/// loop a turn to finish the work this request left it (the Redis call's answer, a dropped
-/// timer) before the response goes: otherwise that work can come first, and the server writes
-/// the head before the loop has copied the body out (seen on Spin 4.1 in about 1 `/count` in
-/// 150 on one kept-alive connection; none in 4,000 with the yield). Built by hand rather than
-/// through the SDK's `IntoResponse`, which goes through `http::HeaderMap` and grows the `.wasm`.
+/// Builds Spin's response with its body write already issued, then yields once, so that Spin
+/// sends head and body in one write (docs/design.md, "Head and body in one write"). Built by
+/// hand: the SDK's `IntoResponse` goes through `http::HeaderMap` and grows the `.wasm`.
 async fn response(reply: Reply) -> Response {
     let headers = reply.header_fields();
     let fields = Fields::from_list(&headers).unwrap_or_else(|e| {

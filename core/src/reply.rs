@@ -34,10 +34,8 @@ impl Reply {
     }
 
     /// The headers as Spin's `fields` take them: (name, value bytes) pairs, ending with the
-    /// body's `content-length`. A reply framed by its length needs no terminating chunk, so
-    /// Spin can send it in one write (a chunked one ends with a small second write, which
-    /// Nagle's algorithm holds until the client's delayed ACK). A `HEAD` reply carries the same
-    /// length: the server sends the head and drops the body.
+    /// body's `content-length`, so that no terminating chunk follows the body in a second write
+    /// (docs/design.md, "Head and body in one write"). A `HEAD` reply carries the same length.
     pub fn header_fields(&self) -> Vec<(String, Vec<u8>)> {
         let length = self.body.len().to_string().into_bytes();
         (self.headers.iter())

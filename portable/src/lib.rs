@@ -135,12 +135,9 @@ fn kv_error(error: store::Error) -> KvError {
     }
 }
 
-/// Hands the reply to Spin through the response outparam, its body written and finished first,
-/// so that Spin has the whole reply when it starts sending and can send it in one write (spin-sdk
-/// 5.2's `set_with_body` sets the outparam first and writes the body after, which lets Spin send
-/// the head alone). A failure is logged to stderr. (Returning a response instead would
-/// link the SDK's conversion, whose error path pulls anyhow's backtrace printer and a demangler
-/// into the `.wasm`.)
+/// Hands the reply to Spin with its body written and finished first, so that Spin sends head and
+/// body in one write (docs/design.md, "Head and body in one write"); a failure is logged. Built
+/// by hand: the SDK's response conversion links anyhow's backtrace printer into the `.wasm`.
 fn send(reply: Reply, response_out: ResponseOutparam) {
     let headers = reply.header_fields();
     let response = match Fields::from_list(&headers) {
