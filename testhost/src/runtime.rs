@@ -38,10 +38,8 @@ pub fn engine() -> Result<Engine> {
     pooling.max_core_instances_per_component(16);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     // Epoch interruption with a 10 ms ticker, as Spin's engine has (its stores' deadline is so
-    // far that it never interrupts). Without it, a WASIp3 instance blocked in a key-value call
-    // on a stalled Redis here sometimes stayed blocked after Redis answered, until another
-    // request reached it (3 of 17 runs of `hung::kv_redis_store_hung_under_load`; with it, 0 of
-    // 20, and 0 of 8 on Spin 4.1).
+    // far that it never interrupts): without it a blocked instance can miss its wake-up
+    // (docs/design.md, "The test host's epoch ticker").
     config.epoch_interruption(true);
     let engine = Engine::new(&config)?;
     let ticking = engine.weak();
