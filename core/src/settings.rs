@@ -180,7 +180,9 @@ fn parse_timeout(text: &str) -> Option<Duration> {
             let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
             let fraction = digits(fraction)?;
             let ms = (fraction.len() <= 3).then(|| format!("{fraction:0<3}"))?;
-            let ms: u64 = digits(whole)?.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?;
+            // Checked: seconds past u64::MAX milliseconds are refused, not wrapped into the range.
+            let whole: u64 = digits(whole)?.parse().ok()?;
+            let ms = whole.checked_mul(1000)?.checked_add(ms.parse().ok()?)?;
             Duration::from_millis(ms)
         }
     };
@@ -425,6 +427,23 @@ mod tests {
                 error_text(&[("redis_timeout", bad)]),
                 format!(
                     "invalid setting redis_timeout: {bad:?} is not a duration from 1ms to 60s (e.g. 2s, 500ms)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_timeout_too_long_for_milliseconds_is_refused_not_wrapped() {
+        // Unchecked, 18446744073709552 s would wrap to 384 ms.
+        for too_long in [
+            "18446744073709552s",
+            "19000000000000000s",
+            "18446744073709551.616s",
+        ] {
+            assert_eq!(
+                error_text(&[("redis_timeout", too_long)]),
+                format!(
+                    "invalid setting redis_timeout: {too_long:?} is not a duration from 1ms to 60s (e.g. 2s, 500ms)"
                 )
             );
         }
