@@ -1,6 +1,7 @@
 //! A scripted Spin for the unit tests: variables from a map, one integer as the store, queues of
-//! failures its next calls answer with, calls that hang, a clock that moves only when told, and
-//! the tasks it was asked to spawn; and what the tests of every module do with it.
+//! failures its next calls answer with, calls that hang, a clock that moves only when told, the
+//! tasks it was asked to spawn and the lines it was asked to log; and what the tests of every
+//! module do with it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -71,6 +72,8 @@ pub struct FakeHost {
     pub limits: RefCell<Vec<Duration>>,
     pub clock: Clock,
     pub tasks: Tasks,
+    /// Every line the instance logged.
+    pub logged: RefCell<Vec<String>>,
 }
 
 impl FakeHost {
@@ -254,6 +257,10 @@ impl Runtime for FakeHost {
 
     async fn spawn(&self, task: impl Future<Output = ()> + 'static) {
         self.tasks.spawn(task);
+    }
+
+    fn log(&self, line: std::fmt::Arguments<'_>) {
+        self.logged.borrow_mut().push(line.to_string());
     }
 }
 

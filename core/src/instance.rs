@@ -5,6 +5,7 @@
 //! store needs (`redis.rs`: the connection and the waiting `/count`s; `kv.rs`: the bucket), and
 //! later requests use them.
 
+use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -22,8 +23,8 @@ use crate::settings::{Settings, Store, Variables};
 /// The welcome body of `GET /`.
 pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
 
-/// What an edition's runtime gives the shared logic besides Spin's interfaces: a clock, timers
-/// and tasks.
+/// What an edition's runtime gives the shared logic besides Spin's interfaces: a clock, timers,
+/// tasks and the log.
 #[allow(async_fn_in_trait)] // a component instance is single-threaded: nothing here needs Send
 pub trait Runtime {
     /// Waits before a retry.
@@ -38,6 +39,10 @@ pub trait Runtime {
     /// goes on if that request's future is dropped. An edition whose instance serves a single
     /// request runs it in place: there, the request's end is the instance's end.
     async fn spawn(&self, task: impl Future<Output = ()> + 'static);
+    /// Writes one line to the log: stderr, which Spin keeps.
+    fn log(&self, line: fmt::Arguments<'_>) {
+        eprintln!("{line}");
+    }
 }
 
 /// Everything an edition implements with its SDK: Spin's variables, one port per store, and
@@ -64,17 +69,17 @@ impl<H: Host + 'static> Instance<H> {
         })
     }
 
-    /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged to
-    /// stderr (which Spin keeps), and no reply or log line ever holds the Redis password.
+    /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged
+    /// ([`Runtime::log`]), and no reply or log line ever holds the Redis password.
     pub async fn respond(self: &Rc<Self>, method: &Method, path: &str) -> Reply {
         let reply = self.serve(routes::route(method, path)).await;
         if reply.status.is_server_error() {
             // The status as a number: its reason phrase would link http's table, 2 KB.
-            eprintln!(
+            self.host.log(format_args!(
                 "{method} {path} -> {}: {}",
                 reply.status.as_u16(),
                 reply.body
-            );
+            ));
         }
         reply
     }
