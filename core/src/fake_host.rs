@@ -290,6 +290,20 @@ pub fn assert_plain(reply: &Reply, status: StatusCode, body: &str) {
     assert_eq!(header(reply, "content-type"), Some(TEXT_PLAIN));
 }
 
+/// The fields a reply is sent with carry one `content-length`, last, and it is the body's, in
+/// bytes.
+#[track_caller]
+pub fn assert_exact_content_length(reply: &Reply) {
+    let fields = reply.header_fields();
+    let lengths: Vec<&[u8]> = (fields.iter())
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.as_slice())
+        .collect();
+    assert_eq!(lengths, [reply.body.len().to_string().as_bytes()]);
+    let last = fields.last().map(|(name, _)| name.as_str());
+    assert_eq!(last, Some("content-length"));
+}
+
 #[track_caller]
 pub fn assert_timed_out(reply: &Reply) {
     assert_plain(reply, StatusCode::SERVICE_UNAVAILABLE, TIMED_OUT);
