@@ -51,6 +51,17 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Every form the value can take in a text: each byte percent-encoded, percent-encoded as
+    /// [`RedisTarget::url`] holds it, and as it is; longest first, so that replacing them in this
+    /// order leaves none.
+    pub fn forms(&self) -> [String; 3] {
+        let mut every_byte = String::with_capacity(3 * self.0.len());
+        encode_into(&mut every_byte, &self.0, |_| false);
+        let mut userinfo = String::with_capacity(self.0.len());
+        percent_encode_into(&mut userinfo, &self.0);
+        [every_byte, userinfo, self.0.clone()]
+    }
 }
 
 impl fmt::Debug for Password {
@@ -235,9 +246,16 @@ pub fn percent_encode_userinfo(value: &str) -> String {
 }
 
 fn percent_encode_into(out: &mut String, value: &str) {
+    let unreserved =
+        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+    encode_into(out, value, unreserved);
+}
+
+/// Percent-encodes every byte of `value` but those to `keep`.
+fn encode_into(out: &mut String, value: &str, keep: impl Fn(u8) -> bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        if keep(byte) {
             out.push(byte as char);
         } else {
             out.push('%');
