@@ -114,6 +114,11 @@ fn add_spin_headers(req: &mut hyper::Request<Incoming>, client: SocketAddr) -> R
         .map_or(path.as_str(), |p| p.as_str())
         .to_string();
     let full_url = format!("http://{host}{path_and_query}");
+    // Spin hands every header to the component as a string and answers its own 500 when a value
+    // is not UTF-8 (obs-text, which HTTP allows), before the component runs.
+    for value in req.headers().values() {
+        std::str::from_utf8(value.as_bytes())?;
+    }
     let headers = req.headers_mut();
     let mut set = |name: &'static str, value: &str| -> Result<()> {
         headers.insert(name, HeaderValue::from_str(value)?);
