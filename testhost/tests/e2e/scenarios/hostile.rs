@@ -1,9 +1,10 @@
 //! Hostile requests on a running app, written byte for byte: a 64 KiB path, broken percent-escapes,
 //! control bytes in the request line, 200 query parameters, every method on `/count`, a missing or
-//! contradicting authority, heads cut off, and 200 idle connections. The server may refuse (400,
-//! 414, a close); the component never answers 5xx, only a `GET /count` that gets 200 counts, and
-//! afterwards `/` answers at once. Each row asserts what Spin 4.0, Spin 4.1 and the test host
-//! share; the table of what each request got is printed (`--nocapture`) for the record.
+//! contradicting authority, odd headers, heads cut off, and 200 idle connections. The server may
+//! refuse (400, 414, 431, a close, Spin's own 500 on a header that is not UTF-8); the component
+//! never answers 5xx, only a `GET /count` that gets 200 counts, and afterwards `/` answers at
+//! once. Each row asserts what Spin 4.0, Spin 4.1 and the test host share; the table of what each
+//! request got is printed (`--nocapture`) for the record.
 
 use std::thread;
 use std::time::Duration;
@@ -137,6 +138,13 @@ fn rows(port: u16) -> Vec<Row> {
         Expect::OneOf(&[NOT_FOUND, Expect::Server(400)]),
     );
 
+    // Raw UTF-8 in the query: the same split between `http` versions as in the path.
+    add(
+        "GET",
+        b"/count?q=caf\xc3\xa9",
+        Expect::OneOf(&[Expect::Visit, Expect::Server(400)]),
+    );
+
     let query: Vec<String> = (0..QUERY_PARAMETERS).map(|i| format!("p{i}={i}")).collect();
     let query = query.join("&");
     add("GET", format!("/count?{query}").as_bytes(), Expect::Visit);
@@ -175,6 +183,29 @@ fn rows(port: u16) -> Vec<Row> {
             expect: Expect::Unanswered,
         });
     }
+    // A header value HTTP allows (obs-text) but that is not UTF-8: Spin refuses to hand it to
+    // the component as a string and answers its own bodiless 500; nothing is counted.
+    let mut obs_text = request(port, "GET", b"/count");
+    obs_text.splice(
+        obs_text.len() - 2..obs_text.len() - 2,
+        *b"X-Junk: caf\xe9\r\n",
+    );
+    rows.push(Row {
+        label: "GET /count, X-Junk: caf\\xe9".to_string(),
+        bytes: obs_text,
+        expect: Expect::Server(500),
+    });
+    // hyper's limit of 100 headers.
+    let mut headers = request(port, "GET", b"/");
+    let many: Vec<u8> = (0..200)
+        .flat_map(|i| format!("X-H{i}: v\r\n").into_bytes())
+        .collect();
+    headers.splice(headers.len() - 2..headers.len() - 2, many);
+    rows.push(Row {
+        label: "GET / with 200 headers".to_string(),
+        bytes: headers,
+        expect: Expect::Server(431),
+    });
     rows.push(Row {
         label: "GET http://example.com/count, Host: 127.0.0.1".to_string(),
         bytes: request_to(Some(&host), "GET", b"http://example.com/count"),
@@ -244,9 +275,6 @@ pub fn hostile_requests_never_reach_a_5xx_or_a_count(target: &Target) {
         format!("{IDLE_CONNECTIONS} idle connections, after the rest"),
         format!("{still_open} still open"),
     ));
-    drop(idle);
-    drop(half_sent);
-
     let after = stored();
     let welcome_times: Vec<Duration> = (0..WELCOME_CHECKS)
         .map(|_| {
@@ -258,6 +286,9 @@ pub fn hostile_requests_never_reach_a_5xx_or_a_count(target: &Target) {
             }
         })
         .collect();
+    // Only now: `/` must answer at once while they are still held, not once they are gone.
+    drop(idle);
+    drop(half_sent);
 
     // Print before asserting, so a failing run still shows what each request got.
     let Record {
@@ -336,10 +367,11 @@ struct Record {
 
 impl Record {
     fn check(&mut self, label: &str, answer: &Answer, expect: Expect) {
-        if answer.status().is_some_and(|s| s >= 500) {
+        if answer.status().is_some_and(|s| s >= 500) && !matches!(expect, Expect::Server(500)) {
             self.failures.push(format!("{label}: a 5xx: {answer:?}"));
         }
-        if let Expect::Visit = expect {
+        // Any visit counts, expected or not: the count in Redis must match them all.
+        if answer.status() == Some(200) && answer.body().starts_with("Visit count: ") {
             self.visits += 1;
         }
         if !self.meets(answer, expect) {
