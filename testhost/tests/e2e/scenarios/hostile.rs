@@ -130,15 +130,15 @@ fn rows(port: u16) -> Vec<Row> {
     for target in raw {
         add("GET", target, Expect::Server(400));
     }
-    // Raw UTF-8: the `http` crate takes bytes above 0x7F in a path since 1.4 (Spin 4.1, the
-    // test host), and refuses them before (Spin 4.0.x).
+    // Raw UTF-8: hyper's parser, httparse, takes bytes above 0x7F in a request target since 1.10
+    // (Spin 4.1, the test host) and refuses them before (1.9 in Spin 4.0.x).
     add(
         "GET",
         b"/caf\xc3\xa9",
         Expect::OneOf(&[NOT_FOUND, Expect::Server(400)]),
     );
 
-    // Raw UTF-8 in the query: the same split between `http` versions as in the path.
+    // Raw UTF-8 in the query: the same split between httparse versions as in the path.
     add(
         "GET",
         b"/count?q=caf\xc3\xa9",
