@@ -5,8 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Result;
-use http::{HeaderValue, Response, StatusCode};
+use anyhow::{bail, Context, Result};
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -34,7 +35,7 @@ pub async fn serve(app: Arc<ComponentRuntime>, listener: TcpListener) -> Result<
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&app, req, client).await) }
+                async move { handle(&app, req, client).await }
             });
             // Errors here are the client's (reset, bad request); nothing to report.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -51,26 +52,54 @@ fn empty(status: StatusCode) -> Response<ResponseBody> {
     response
 }
 
+/// `Err` drops the connection without a reply, as Spin's server does when it cannot make the
+/// request's absolute URI (see [`absolute_uri`]).
 async fn handle(
     component: &ComponentRuntime,
     mut req: hyper::Request<Incoming>,
     client: SocketAddr,
-) -> Response<ResponseBody> {
+) -> Result<Response<ResponseBody>> {
+    *req.uri_mut() = absolute_uri(&req)?;
     if let Err(err) = add_spin_headers(&mut req, client) {
         eprintln!("Error processing request: {err:#}");
-        return empty(StatusCode::INTERNAL_SERVER_ERROR);
+        return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
     }
     match component.handle(req).await {
-        Ok(response) => response,
+        Ok(response) => Ok(response),
         Err(err) => {
             eprintln!("Error processing request: {err:#}");
-            empty(StatusCode::INTERNAL_SERVER_ERROR)
+            Ok(empty(StatusCode::INTERNAL_SERVER_ERROR))
         }
     }
 }
 
-/// The `spin-*` headers Spin adds to every request it passes to a component routed on `/...`,
-/// and the absolute URI (from the Host header) it gives it.
+/// The URI the component sees, made as Spin's `set_req_uri` makes it: from the parts hyper
+/// parsed (not re-parsed, so a target near hyper's 65,534-byte limit still fits), the authority
+/// from `Host` or the target, which must agree. Where Spin fails (no or a bad `Host`, two
+/// authorities, CONNECT's bare `host:port`, on which it panics) its connection ends unanswered.
+fn absolute_uri(req: &hyper::Request<Incoming>) -> Result<Uri> {
+    let from_header = (req.headers().get(http::header::HOST))
+        .map(|h| -> Result<Authority> {
+            let host = h.to_str().context("'Host' header is not valid UTF-8")?;
+            host.parse()
+                .context("'Host' header contains an invalid authority")
+        })
+        .transpose()?;
+    let mut parts = req.uri().clone().into_parts();
+    let authority = match (from_header, parts.authority.take()) {
+        (None, None) => bail!("no 'Host' header present in request"),
+        (Some(a), None) | (None, Some(a)) => a,
+        (Some(a1), Some(a2)) if a1 != a2 => {
+            bail!("authority in 'Host' header does not match authority in URI")
+        }
+        (Some(a), Some(_)) => a,
+    };
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// The `spin-*` headers Spin adds to every request it passes to a component routed on `/...`.
 fn add_spin_headers(req: &mut hyper::Request<Incoming>, client: SocketAddr) -> Result<()> {
     let host = req
         .headers()
@@ -85,7 +114,11 @@ fn add_spin_headers(req: &mut hyper::Request<Incoming>, client: SocketAddr) -> R
         .map_or(path.as_str(), |p| p.as_str())
         .to_string();
     let full_url = format!("http://{host}{path_and_query}");
-    *req.uri_mut() = full_url.parse()?;
+    // Spin hands every header to the component as a string and answers its own 500 when a value
+    // is not UTF-8 (obs-text, which HTTP allows), before the component runs.
+    for value in req.headers().values() {
+        std::str::from_utf8(value.as_bytes())?;
+    }
     let headers = req.headers_mut();
     let mut set = |name: &'static str, value: &str| -> Result<()> {
         headers.insert(name, HeaderValue::from_str(value)?);

@@ -1,14 +1,15 @@
 //! Every scenario: routes and counts, persistence, outages, bad settings, credentials, the
 //! allow-list, `kv` mode, instances that keep their settings and connections, store reliability,
-//! TLS, a Redis Cluster node, a hung Redis, a proxy in front of three replicas, group commit and
-//! replies on a kept-alive connection. Each one starts its own Redis and app(s), asserts exact
-//! statuses, bodies and counts, and panics on the first mismatch.
+//! TLS, a Redis Cluster node, a hung Redis, a proxy in front of three replicas, group commit,
+//! replies on a kept-alive connection and hostile requests. Each one starts its own Redis and
+//! app(s), asserts exact statuses, bodies and counts, and panics on the first mismatch.
 
 mod auth;
 mod cluster;
 mod counting;
 mod durability;
 mod failures;
+mod hostile;
 mod hung;
 mod keepalive;
 mod kv;
@@ -113,4 +114,6 @@ pub const ALL: &[Registered] = scenarios![
     counting::instances_keep_their_redis_connection,
     // no reply waits for the client's delayed ACK
     keepalive::one_connection_answers_at_once[alone],
+    // hostile requests: refused by the server or answered by the component, never a 5xx
+    hostile::hostile_requests_never_reach_a_5xx_or_a_count[alone],
 ];

@@ -8,6 +8,7 @@ pub mod http;
 pub mod kept;
 pub mod load;
 pub mod proxy;
+pub mod raw;
 pub mod redis_server;
 pub mod runtime;
 pub mod tls;
