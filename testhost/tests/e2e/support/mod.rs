@@ -5,6 +5,7 @@
 pub mod app;
 pub mod build;
 pub mod http;
+pub mod https;
 pub mod kept;
 pub mod load;
 pub mod proxy;
