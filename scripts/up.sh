@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the app on http://127.0.0.1:5001 with a persistent Redis, building it first.
+# Runs the app on http://127.0.0.1:5001 (or https://) with a persistent Redis, building it first.
 #
 # The build follows `spin --version`, each Spin getting the one made for it (docs/runtimes.md):
 # Spin 4.1 and newer spin.toml, Spin 4.0.x spin40/spin.toml, Spin 3 portable/spin.toml. On Spin 4
@@ -17,7 +17,8 @@
 # is the same Redis (runtime-config.toml, or a copy of it for another port).
 #
 # Extra arguments go to `spin up`, e.g. `scripts/up.sh --variable redis_key=hits`. LISTEN=ADDR
-# serves on another address, REQUEST_TIMEOUT=SECONDS sets Spin 4's --request-timeout (5).
+# serves on another address, REQUEST_TIMEOUT=SECONDS sets Spin 4's --request-timeout (5), and
+# TLS_CERT=cert.pem TLS_KEY=key.pem serve HTTPS (Spin's --tls-cert and --tls-key).
 # Ctrl-C or SIGTERM stops the app, and the redis-server if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,22 @@ spin=${SPIN_BIN:-spin}
 timeout=${REQUEST_TIMEOUT:-5}
 
 say() { printf '==> %s\n' "$*"; }
+
+# HTTPS needs both files, readable, before anything starts.
+scheme=http tls_args=()
+if [ -n "${TLS_CERT:-}${TLS_KEY:-}" ]; then
+    for name in TLS_CERT TLS_KEY; do
+        file=${!name:-}
+        if [ -z "$file" ]; then
+            echo "error: TLS_CERT and TLS_KEY go together (a PEM certificate and its PKCS#8 key); $name is not set." >&2
+            exit 2
+        elif [ ! -f "$file" ] || [ ! -r "$file" ]; then
+            echo "error: $name=$file is not a readable file." >&2
+            exit 2
+        fi
+    done
+    scheme=https tls_args=(--tls-cert "$TLS_CERT" --tls-key "$TLS_KEY")
+fi
 
 if command -v "$spin" >/dev/null; then
     version=$("$spin" --version 2>/dev/null | head -n 1)
@@ -142,7 +159,7 @@ stop() {
     exit "$1"
 }
 
-say "building and serving on http://$listen"
+say "building and serving on $scheme://$listen"
 if [ "$version" = test-host ]; then
     # What `spin build` would run (spin.toml's build command), then the test host's `up`.
     cargo build --locked --target wasm32-wasip1 --release -p spin-redis-counter
@@ -152,6 +169,6 @@ if [ "$version" = test-host ]; then
         test_host=target/debug/spin-test-host
     fi
     serve "$test_host" up --from "$manifest" --listen "$listen" \
-        --state-dir .spin "${edition_args[@]}" "${store_args[@]}" "$@"
+        --state-dir .spin "${edition_args[@]}" "${tls_args[@]}" "${store_args[@]}" "$@"
 fi
-serve "$spin" build --from "$manifest" --up --listen "$listen" "${edition_args[@]}" "${store_args[@]}" "$@"
+serve "$spin" build --from "$manifest" --up --listen "$listen" "${edition_args[@]}" "${tls_args[@]}" "${store_args[@]}" "$@"

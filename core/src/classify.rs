@@ -133,8 +133,12 @@ pub fn redis_failure(target: &RedisTarget, error: RedisError, key: &str) -> Fail
         RedisError::TypeError => "the value has the wrong type".to_string(),
         RedisError::Other(message) => message,
     };
-    // Spin's messages carry no credentials today; make sure they never will in ours.
-    let message = scrub(message, target.password.expose());
+    // Spin's messages carry no credentials today; make sure they never will in ours, in any
+    // form a URL could hold them in.
+    let forms = target.password.forms();
+    let message = forms
+        .iter()
+        .fold(message, |message, form| scrub(message, form));
     classify(store, message, key)
 }
 
@@ -228,7 +232,12 @@ fn classify(store: String, message: String, key: &str) -> Failure {
 mod tests {
     use super::spin_says::*;
     use super::*;
+    use crate::fake_host::{assert_exact_content_length, get, FakeHost};
+    use crate::instance::Instance;
+    use crate::reply::Reply;
+    use crate::test_support::hostile_text;
     use http::StatusCode;
+    use proptest::prelude::*;
 
     const REDIS: &str = "Redis at h:1";
 
@@ -369,6 +378,147 @@ mod tests {
                 !shown.contains("hunter2") && shown.contains("***"),
                 "{shown}"
             );
+        }
+    }
+
+    /// The forms a password takes in a text: as it is, percent-encoded as the URL holds it, and
+    /// with every byte encoded.
+    fn password_forms(password: &str) -> [String; 3] {
+        let every_byte = password.bytes().map(|b| format!("%{b:02X}")).collect();
+        let userinfo = crate::settings::percent_encode_userinfo(password);
+        [password.to_string(), userinfo, every_byte]
+    }
+
+    /// A piece of a Spin error text: words of Spin's or hostile ones, or the password in one of
+    /// its forms (0-2), or the URL that holds it.
+    #[derive(Debug, Clone)]
+    enum Piece {
+        Text(String),
+        Password(usize),
+        Url,
+    }
+
+    fn any_pieces() -> impl Strategy<Value = Vec<Piece>> {
+        let spin = proptest::sample::select(vec![
+            REFUSED,
+            RESET,
+            UNKNOWN_HOST,
+            BROKEN_PIPE,
+            NOAUTH,
+            WRONG_PASSWORD,
+            NOT_AN_INTEGER,
+            MOVED,
+            LOADING,
+            INVALID_ALLOWED_PORT,
+            UNTRUSTED_CERTIFICATE,
+            "- Moved: 1 ",
+            " ",
+        ]);
+        let piece = prop_oneof![
+            2 => spin.prop_map(|text| Piece::Text(text.into())),
+            2 => hostile_text().prop_map(Piece::Text),
+            3 => (0..3usize).prop_map(Piece::Password),
+            1 => Just(Piece::Url),
+        ];
+        proptest::collection::vec(piece, 1..6)
+    }
+
+    /// A password of any characters, the URL's own among them, up to 10 KB.
+    fn any_password() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => hostile_text(),
+            2 => "[%@:/?#\\[\\] é€]{1,12}",
+            1 => Just(String::new()),
+            1 => "[^*]{1,8}".prop_map(|chunk| chunk.repeat(10_240 / chunk.len() + 1)),
+        ]
+    }
+
+    fn text_of(pieces: &[Piece], password: &str) -> String {
+        let forms = password_forms(password);
+        let userinfo = &forms[1];
+        (pieces.iter())
+            .map(|piece| match piece {
+                Piece::Text(text) => text.clone(),
+                Piece::Password(form) => forms[*form].clone(),
+                Piece::Url => format!("redis://counter:{userinfo}@127.0.0.1:6379"),
+            })
+            .collect()
+    }
+
+    /// The reply and the log lines of one request whose Redis call fails with `text`.
+    fn served_failing_with(
+        text: &str,
+        password: &str,
+        on_open: bool,
+        path: &str,
+    ) -> (Reply, Vec<String>) {
+        let host = FakeHost::with(&[("redis_username", "counter"), ("redis_password", password)]);
+        let host = if on_open {
+            host.failing_opens(text, 1)
+        } else {
+            host.failing_calls(text, 1)
+        };
+        let instance = Instance::new(host);
+        let reply = get(&instance, path);
+        let logged = instance.host.logged.take();
+        (reply, logged)
+    }
+
+    #[test]
+    fn a_spin_message_that_holds_the_password_percent_encoded_never_reaches_the_reply() {
+        let cases = [
+            // As the URL holds it.
+            (
+                "p@ss:",
+                "Connection refused for redis://counter:p%40ss%3A@127.0.0.1:6379",
+                "Redis at 127.0.0.1:6379 is unavailable: Connection refused for redis://counter:***@127.0.0.1:6379",
+            ),
+            // With every byte encoded.
+            ("p@ss", "ERR %70%40%73%73", "Redis at 127.0.0.1:6379 answered with an error: ERR ***"),
+        ];
+        for (password, text, body) in cases {
+            let (reply, logged) = served_failing_with(text, password, true, "/count");
+            assert_eq!(reply.body, body);
+            assert_eq!(
+                logged,
+                [format!("GET /count -> {}: {body}", reply.status.as_u16())]
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn no_reply_or_log_line_holds_the_password_in_any_form(
+            password in any_password(),
+            pieces in any_pieces(),
+            on_open in any::<bool>(),
+            path in proptest::sample::select(vec!["/count", "/readyz"]),
+        ) {
+            let text = text_of(&pieces, &password);
+            let (reply, logged) = served_failing_with(&text, &password, on_open, path);
+            prop_assert!(reply.status.is_server_error(), "{}", reply.body);
+            prop_assert_eq!(logged.len(), 1);
+            assert_exact_content_length(&reply);
+            // What the user gets had Spin written *** for the password: a form found there
+            // is in the words around it, and shows nothing.
+            let without: Vec<Piece> = (pieces.iter())
+                .map(|piece| match piece {
+                    Piece::Text(text) => Piece::Text(text.clone()),
+                    _ => Piece::Text("***".into()),
+                })
+                .collect();
+            let text = text_of(&without, &password);
+            let (clean, clean_logged) = served_failing_with(&text, &password, on_open, path);
+            for form in password_forms(&password) {
+                let shown_anyway = clean.body.contains(&form) || clean_logged[0].contains(&form);
+                if form.is_empty() || shown_anyway {
+                    continue;
+                }
+                prop_assert!(!reply.body.contains(&form), "{:?} in {:?}", form, reply.body);
+                prop_assert!(!logged[0].contains(&form), "{:?} in {:?}", form, logged[0]);
+            }
         }
     }
 

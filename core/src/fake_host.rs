@@ -1,6 +1,7 @@
 //! A scripted Spin for the unit tests: variables from a map, one integer as the store, queues of
-//! failures its next calls answer with, calls that hang, a clock that moves only when told, and
-//! the tasks it was asked to spawn; and what the tests of every module do with it.
+//! failures its next calls answer with, calls that hang, a clock that moves only when told, the
+//! tasks it was asked to spawn and the lines it was asked to log; and what the tests of every
+//! module do with it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -71,6 +72,8 @@ pub struct FakeHost {
     pub limits: RefCell<Vec<Duration>>,
     pub clock: Clock,
     pub tasks: Tasks,
+    /// Every line the instance logged.
+    pub logged: RefCell<Vec<String>>,
 }
 
 impl FakeHost {
@@ -255,6 +258,10 @@ impl Runtime for FakeHost {
     async fn spawn(&self, task: impl Future<Output = ()> + 'static) {
         self.tasks.spawn(task);
     }
+
+    fn log(&self, line: std::fmt::Arguments<'_>) {
+        self.logged.borrow_mut().push(line.to_string());
+    }
 }
 
 /// How long each call of the fake host takes.
@@ -281,6 +288,20 @@ pub fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
 pub fn assert_plain(reply: &Reply, status: StatusCode, body: &str) {
     assert_eq!((reply.status, reply.body.as_str()), (status, body));
     assert_eq!(header(reply, "content-type"), Some(TEXT_PLAIN));
+}
+
+/// The fields a reply is sent with carry one `content-length`, last, and it is the body's, in
+/// bytes.
+#[track_caller]
+pub fn assert_exact_content_length(reply: &Reply) {
+    let fields = reply.header_fields();
+    let lengths: Vec<&[u8]> = (fields.iter())
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.as_slice())
+        .collect();
+    assert_eq!(lengths, [reply.body.len().to_string().as_bytes()]);
+    let last = fields.last().map(|(name, _)| name.as_str());
+    assert_eq!(last, Some("content-length"));
 }
 
 #[track_caller]

@@ -5,6 +5,7 @@
 //! store needs (`redis.rs`: the connection and the waiting `/count`s; `kv.rs`: the bucket), and
 //! later requests use them.
 
+use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -22,8 +23,8 @@ use crate::settings::{Settings, Store, Variables};
 /// The welcome body of `GET /`.
 pub const WELCOME: &str = "Welcome! Go to /count to increment the visit counter.";
 
-/// What an edition's runtime gives the shared logic besides Spin's interfaces: a clock, timers
-/// and tasks.
+/// What an edition's runtime gives the shared logic besides Spin's interfaces: a clock, timers,
+/// tasks and the log.
 #[allow(async_fn_in_trait)] // a component instance is single-threaded: nothing here needs Send
 pub trait Runtime {
     /// Waits before a retry.
@@ -38,6 +39,10 @@ pub trait Runtime {
     /// goes on if that request's future is dropped. An edition whose instance serves a single
     /// request runs it in place: there, the request's end is the instance's end.
     async fn spawn(&self, task: impl Future<Output = ()> + 'static);
+    /// Writes one line to the log: stderr, which Spin keeps.
+    fn log(&self, line: fmt::Arguments<'_>) {
+        eprintln!("{line}");
+    }
 }
 
 /// Everything an edition implements with its SDK: Spin's variables, one port per store, and
@@ -64,17 +69,17 @@ impl<H: Host + 'static> Instance<H> {
         })
     }
 
-    /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged to
-    /// stderr (which Spin keeps), and no reply or log line ever holds the Redis password.
+    /// Serves one request. Every outcome is a plain-text reply; 5xx ones are also logged
+    /// ([`Runtime::log`]), and no reply or log line ever holds the Redis password.
     pub async fn respond(self: &Rc<Self>, method: &Method, path: &str) -> Reply {
         let reply = self.serve(routes::route(method, path)).await;
         if reply.status.is_server_error() {
             // The status as a number: its reason phrase would link http's table, 2 KB.
-            eprintln!(
+            self.host.log(format_args!(
                 "{method} {path} -> {}: {}",
                 reply.status.as_u16(),
                 reply.body
-            );
+            ));
         }
         reply
     }
@@ -144,7 +149,9 @@ impl<H: Host + 'static> Instance<H> {
 mod tests {
     use super::*;
     use crate::fake_host::*;
-    use crate::test_support::join_all;
+    use crate::reply::TEXT_PLAIN;
+    use crate::test_support::{hostile_text, join_all};
+    use proptest::prelude::*;
 
     #[test]
     fn welcome_and_health_need_no_settings_or_store() {
@@ -181,6 +188,83 @@ mod tests {
             assert_eq!(instance.host.variable_reads.get(), reads_per_settings);
             assert_eq!(instance.host.opens.get(), 1);
             assert_eq!(*instance.host.applied.borrow(), [1, 1, 1]);
+        }
+    }
+
+    /// A method as `http` lets one be: the standard ones, the same letters in another case
+    /// (another method to HTTP), and any other token.
+    fn any_method() -> impl Strategy<Value = Method> {
+        let standard = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::PATCH,
+            Method::TRACE,
+            Method::CONNECT,
+        ];
+        let token = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,24}|get|Get|head|HEAD ";
+        prop_oneof![
+            proptest::sample::select(standard.to_vec()),
+            token.prop_filter_map("not a token", |m| Method::from_bytes(m.as_bytes()).ok()),
+        ]
+    }
+
+    /// A path and query: each endpoint with hostile tails, and hostile text of any length.
+    fn any_path() -> impl Strategy<Value = String> {
+        let endpoint = proptest::sample::select(vec!["/", "/count", "/healthz", "/readyz", ""]);
+        let tail = prop_oneof![Just(String::new()), "[?/#%.]".prop_map(String::from)];
+        prop_oneof![
+            2 => (endpoint, tail, hostile_text()).prop_map(|(e, t, rest)| format!("{e}{t}{rest}")),
+            1 => hostile_text(),
+            1 => hostile_text().prop_map(|text| format!("/{text}")),
+        ]
+    }
+
+    /// The `Allow` header of each endpoint's path, as the routing tests have them.
+    fn allow_of(path: &str) -> Option<&'static str> {
+        match path {
+            "/count" => Some("GET"),
+            "/" | "/healthz" | "/readyz" => Some("GET, HEAD"),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_request_is_200_404_or_405_with_allow_exactly_on_405(
+            method in any_method(),
+            path_and_query in any_path(),
+        ) {
+            let instance = Instance::new(FakeHost::with(&[]));
+            let reply = call(&instance, method.clone(), &path_and_query);
+            let path = path_and_query.split_once('?').map_or(&*path_and_query, |(path, _)| path);
+            let expected = match allow_of(path) {
+                None => (StatusCode::NOT_FOUND, "Not found".to_string(), None),
+                Some(allow) if method == Method::GET
+                    || (method == Method::HEAD && allow.contains("HEAD")) =>
+                {
+                    let body = match path {
+                        "/" => WELCOME,
+                        "/count" => "Visit count: 1",
+                        "/healthz" => "ok",
+                        _ => "ready",
+                    };
+                    (StatusCode::OK, body.to_string(), None)
+                }
+                Some(allow) => {
+                    let body = "Method not allowed".to_string();
+                    (StatusCode::METHOD_NOT_ALLOWED, body, Some(allow))
+                }
+            };
+            prop_assert_eq!((reply.status, reply.body.clone(), header(&reply, "allow")), expected);
+            prop_assert_eq!(header(&reply, "content-type"), Some(TEXT_PLAIN));
+            assert_exact_content_length(&reply);
+            prop_assert_eq!(instance.host.logged.borrow().len(), 0, "only 5xx are logged");
         }
     }
 

@@ -57,6 +57,76 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_host::assert_exact_content_length;
+    use crate::test_support::hostile_text;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// Every failure the core builds, with hostile text in each of its fields and the timeouts
+    /// the settings accept (1 ms to 60 s).
+    fn any_failure() -> impl Strategy<Value = Failure> {
+        let name = proptest::sample::select(vec![
+            "counter_store",
+            "redis_host",
+            "redis_port",
+            "redis_key",
+            "redis_tls",
+            "redis_timeout",
+        ]);
+        let text = hostile_text;
+        prop_oneof![
+            (name.clone(), text())
+                .prop_map(|(name, reason)| Failure::InvalidSetting { name, reason }),
+            (name, text()).prop_map(|(name, detail)| Failure::VariableUnreadable { name, detail }),
+            (text(), text()).prop_map(|(store, cause)| Failure::Unavailable { store, cause }),
+            (text(), text()).prop_map(|(store, cause)| Failure::NotAllowed { store, cause }),
+            (text(), text(), text()).prop_map(|(store, key, detail)| Failure::ClusterNode {
+                store,
+                key,
+                detail
+            }),
+            (text(), 1..=60_000u64).prop_map(|(store, ms)| Failure::TimedOut {
+                store,
+                after: Duration::from_millis(ms)
+            }),
+            (text(), text()).prop_map(|(store, cause)| Failure::Busy { store, cause }),
+            (text(), text()).prop_map(|(store, cause)| Failure::Tls { store, cause }),
+            Just(Failure::PasswordRequired),
+            Just(Failure::CredentialsRejected),
+            text().prop_map(|key| Failure::NotAnInteger { key }),
+            (text(), text()).prop_map(|(store, message)| Failure::Store { store, message }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_failure_reply_carries_its_text_its_status_and_the_exact_content_length(
+            failure in any_failure(),
+        ) {
+            let reply = Reply::failure(&failure);
+            prop_assert_eq!(reply.status, failure.status());
+            prop_assert_eq!(&reply.body, &failure.to_string());
+            let retry = (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some("1");
+            let expected: Vec<(&str, &str)> = [("content-type", TEXT_PLAIN)]
+                .into_iter()
+                .chain(retry.map(|seconds| ("retry-after", seconds)))
+                .collect();
+            prop_assert_eq!(&reply.headers, &expected);
+            assert_exact_content_length(&reply);
+        }
+
+        #[test]
+        fn a_plain_reply_carries_the_exact_content_length(
+            status in 100..=599u16,
+            body in hostile_text(),
+        ) {
+            let status = StatusCode::from_u16(status).expect("100-599 is a status");
+            let reply = Reply::plain(status, body).with_header("allow", "GET");
+            assert_exact_content_length(&reply);
+        }
+    }
 
     #[test]
     fn header_fields_keep_order_and_bytes_and_end_with_the_length() {

@@ -51,6 +51,17 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Every form the value can take in a text: each byte percent-encoded, percent-encoded as
+    /// [`RedisTarget::url`] holds it, and as it is; longest first, so that replacing them in this
+    /// order leaves none.
+    pub fn forms(&self) -> [String; 3] {
+        let mut every_byte = String::with_capacity(3 * self.0.len());
+        encode_into(&mut every_byte, &self.0, |_| false);
+        let mut userinfo = String::with_capacity(self.0.len());
+        percent_encode_into(&mut userinfo, &self.0);
+        [every_byte, userinfo, self.0.clone()]
+    }
 }
 
 impl fmt::Debug for Password {
@@ -180,7 +191,9 @@ fn parse_timeout(text: &str) -> Option<Duration> {
             let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
             let fraction = digits(fraction)?;
             let ms = (fraction.len() <= 3).then(|| format!("{fraction:0<3}"))?;
-            let ms: u64 = digits(whole)?.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?;
+            // Checked: seconds past u64::MAX milliseconds are refused, not wrapped into the range.
+            let whole: u64 = digits(whole)?.parse().ok()?;
+            let ms = whole.checked_mul(1000)?.checked_add(ms.parse().ok()?)?;
             Duration::from_millis(ms)
         }
     };
@@ -233,9 +246,16 @@ pub fn percent_encode_userinfo(value: &str) -> String {
 }
 
 fn percent_encode_into(out: &mut String, value: &str) {
+    let unreserved =
+        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+    encode_into(out, value, unreserved);
+}
+
+/// Percent-encodes every byte of `value` but those to `keep`.
+fn encode_into(out: &mut String, value: &str, keep: impl Fn(u8) -> bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        if keep(byte) {
             out.push(byte as char);
         } else {
             out.push('%');
@@ -248,7 +268,8 @@ fn percent_encode_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{block_on, default_variables};
+    use crate::test_support::{block_on, default_variables, hostile_text};
+    use proptest::prelude::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
 
@@ -431,6 +452,23 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_too_long_for_milliseconds_is_refused_not_wrapped() {
+        // Unchecked, 18446744073709552 s would wrap to 384 ms.
+        for too_long in [
+            "18446744073709552s",
+            "19000000000000000s",
+            "18446744073709551.616s",
+        ] {
+            assert_eq!(
+                error_text(&[("redis_timeout", too_long)]),
+                format!(
+                    "invalid setting redis_timeout: {too_long:?} is not a duration from 1ms to 60s (e.g. 2s, 500ms)"
+                )
+            );
+        }
+    }
+
+    #[test]
     fn unknown_store_is_rejected() {
         assert_eq!(
             error_text(&[("counter_store", "memcached")]),
@@ -453,6 +491,153 @@ mod tests {
             err.unwrap_err().to_string(),
             "cannot read variable counter_store: provider down for counter_store"
         );
+    }
+
+    /// Every variable the settings read, in spin.toml's order.
+    const VARIABLES: [&str; 8] = [
+        "counter_store",
+        "redis_host",
+        "redis_port",
+        "redis_key",
+        "redis_username",
+        "redis_password",
+        "redis_tls",
+        "redis_timeout",
+    ];
+
+    /// Values near the edge of what each variable takes, and hostile text.
+    fn any_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile_text(),
+            1 => r"redis|kv|REDIS|Kv| redis|redis\x00|",
+            1 => r"[+-]?[0-9]{0,7}| ?6379 ?|6379\.0|0x18eb",
+            1 => r"(?i:true|false|yes|0|1| true|true\x00)",
+            1 => r"[+-]?[0-9]{0,25}(\.[0-9]{0,6})?(s|ms|m|h|us|S|MS)?",
+            1 => r"[0-9]{15,21}(\.[0-9]{0,4})?(s|ms)",
+            1 => r"[a-zA-Z0-9._-]{0,20}|\[[0-9a-fA-F:.%a-z]{0,45}\]?|[a-z]{1,8}[:/@ ][a-z0-9]{0,8}",
+        ]
+    }
+
+    /// What each variable gives: its default, another value, or a failure to read it.
+    fn any_variables() -> impl Strategy<Value = HashMap<&'static str, Result<String, String>>> {
+        let given = prop_oneof![
+            2 => Just(None),
+            3 => any_value().prop_map(|value| Some(Ok(value))),
+            1 => hostile_text().prop_map(|detail| Some(Err(detail))),
+        ];
+        proptest::collection::vec(given, VARIABLES.len()).prop_map(|given| {
+            let defaults = default_variables();
+            (VARIABLES.into_iter().zip(given))
+                .map(|(name, given)| (name, given.unwrap_or_else(|| Ok(defaults[name].clone()))))
+                .collect()
+        })
+    }
+
+    /// Variables that may fail to be read, recording the order they are read in.
+    struct Given {
+        values: HashMap<&'static str, Result<String, String>>,
+        read: RefCell<Vec<&'static str>>,
+    }
+
+    impl Variables for Given {
+        async fn get(&self, name: &'static str) -> Result<String, String> {
+            self.read.borrow_mut().push(name);
+            self.values[name].clone()
+        }
+    }
+
+    fn read_given(
+        values: HashMap<&'static str, Result<String, String>>,
+    ) -> (Result<Settings, Failure>, Vec<&'static str>) {
+        let given = Given {
+            values,
+            read: RefCell::default(),
+        };
+        let settings = block_on(Settings::read(&given));
+        (settings, given.read.take())
+    }
+
+    /// The milliseconds a timeout's text says (`500ms`, `1.5s`), counted without overflow.
+    fn millis_in(text: &str) -> Option<u128> {
+        let number = |digits: &str| {
+            let all = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            all.then(|| digits.parse::<u128>().ok()).flatten()
+        };
+        if let Some(ms) = text.strip_suffix("ms") {
+            return number(ms);
+        }
+        let seconds = text.strip_suffix('s')?;
+        let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
+        let fraction = (fraction.len() <= 3).then(|| format!("{fraction:0<3}"))?;
+        Some(number(whole)? * 1000 + number(&fraction)?)
+    }
+
+    /// The variable a refusal's text names, from its two forms.
+    fn refused_variable(failure: &Failure) -> &'static str {
+        let text = failure.to_string();
+        let named = VARIABLES.into_iter().find(|name| {
+            text.starts_with(&format!("invalid setting {name}: "))
+                || text.starts_with(&format!("cannot read variable {name}: "))
+        });
+        named.unwrap_or_else(|| panic!("{text:?} names no variable first"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn one_changed_variable_is_taken_or_refused_by_its_name(
+            name in proptest::sample::select(VARIABLES.to_vec()),
+            value in any_value(),
+        ) {
+            match parse_with(&[(name, &value)]) {
+                Ok(settings) => match name {
+                    "redis_key" => prop_assert_eq!(settings.key, value),
+                    "redis_host" => prop_assert_eq!(&redis(settings).host, &value),
+                    "redis_username" => prop_assert_eq!(&redis(settings).username, &value),
+                    "redis_password" => {
+                        let target = redis(settings);
+                        prop_assert_eq!(target.password.expose(), value.as_str());
+                    }
+                    "redis_tls" => {
+                        prop_assert_eq!(redis(settings).tls, value.eq_ignore_ascii_case("true"));
+                    }
+                    "redis_timeout" => {
+                        let ms = redis(settings).timeout.as_millis();
+                        prop_assert_eq!(Some(ms), millis_in(&value));
+                    }
+                    _ => {}
+                },
+                Err(failure) => {
+                    prop_assert_eq!(refused_variable(&failure), name);
+                    let never_refused = ["redis_username", "redis_password"];
+                    prop_assert!(!never_refused.contains(&name), "{}", failure);
+                    // The value is shown, quoted, unless the refusal is that it is empty.
+                    let shown = failure.to_string().contains(&format!("{value:?}"));
+                    prop_assert!(value.is_empty() || shown, "{}", failure);
+                }
+            }
+        }
+
+        #[test]
+        fn any_variables_are_read_without_panic_and_a_refusal_names_the_variable_at_fault(
+            values in any_variables(),
+        ) {
+            let (settings, read) = read_given(values.clone());
+            if let Err(failure) = settings {
+                let name = refused_variable(&failure);
+                prop_assert!(read.contains(&name), "{} was not read: {:?}", name, read);
+                if let Failure::VariableUnreadable { detail, .. } = &failure {
+                    prop_assert_eq!(Err(detail.clone()), values[name].clone());
+                }
+                // At its default, the variable is not refused: the fault was its value.
+                let mut fixed = values.clone();
+                fixed.insert(name, Ok(default_variables()[name].clone()));
+                if let (Err(again), _) = read_given(fixed) {
+                    prop_assert_ne!(refused_variable(&again), name, "{}", again);
+                }
+            }
+        }
     }
 
     #[test]

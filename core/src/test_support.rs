@@ -91,3 +91,15 @@ pub fn default_variables() -> HashMap<&'static str, String> {
     .map(|(k, v)| (k, v.to_string()))
     .collect()
 }
+
+/// Text from outside, as hostile as a `String` can be: empty, NUL and control characters,
+/// percent-encodings, non-ASCII, the characters URLs give a meaning to, and a few KB of it.
+pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => any::<String>(),
+        4 => "[\\x00-\\x1f\\x7f %@:/?#\\[\\]*a-zA-Z0-9é€😀\u{200b}\u{fffd}]{0,40}",
+        2 => "(%[0-9A-Fa-f]{2}|%|%%|%[g-z]{2}|%0|%00){0,12}",
+        1 => "[a-z%\\x00é]{2000,4000}",
+    ]
+}

@@ -11,7 +11,7 @@ use crate::reuse;
 
 pub const USAGE: &str = "usage: spin-test-host up [--from <DIR|spin.toml>] [--listen <ADDR>] \
 [--variable <NAME=VALUE>]... [--runtime-config-file <FILE>] [--state-dir <DIR>] \
-[--request-timeout <SECONDS>]";
+[--request-timeout <SECONDS>] [--tls-cert <PEM> --tls-key <PEM>]";
 
 /// The parsed `up` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,15 @@ pub struct Up {
     pub state_dir: Option<String>,
     /// How long a request to a WASIp3 instance may run; `None` is no limit.
     pub request_timeout: Option<std::time::Duration>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain and key (PEM).
+    pub tls: Option<Tls>,
+}
+
+/// The files of `--tls-cert` and `--tls-key`, which Spin takes only together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Up {
@@ -45,7 +54,9 @@ impl Up {
             runtime_config_file: None,
             state_dir: None,
             request_timeout: None,
+            tls: None,
         };
+        let (mut tls_cert, mut tls_key) = (None, None);
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => {
@@ -72,6 +83,8 @@ impl Up {
                 "--variable" => up.variables.extend(parse_variable(&value()?)?),
                 "--runtime-config-file" => up.runtime_config_file = Some(PathBuf::from(value()?)),
                 "--state-dir" => up.state_dir = Some(value()?),
+                "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+                "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
                 reuse::REQUEST_TIMEOUT_FLAG => {
                     up.request_timeout = Some(reuse::parse_request_timeout(&value()?)?);
                 }
@@ -85,6 +98,13 @@ impl Up {
                 other => bail!("unexpected argument '{other}'\n{USAGE}"),
             }
         }
+        up.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(Tls { cert, key }),
+            (None, None) => None,
+            // Spin's words for either one alone.
+            (Some(_), None) => bail!("the argument '--tls-cert' requires '--tls-key'\n{USAGE}"),
+            (None, Some(_)) => bail!("the argument '--tls-key' requires '--tls-cert'\n{USAGE}"),
+        };
         Ok(up)
     }
 }
@@ -132,6 +152,27 @@ mod tests {
         assert_eq!(up.state_dir.as_deref(), Some(""));
         assert_eq!(up.request_timeout, Some(Duration::from_secs(30)));
         assert_eq!(parse(&["up"]).unwrap().request_timeout, None);
+        assert_eq!(up.tls, None);
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let up = parse(&["up", "--tls-cert", "c.pem", "--tls-key=k.pem"]).unwrap();
+        assert_eq!(
+            up.tls,
+            Some(Tls {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem")
+            })
+        );
+        let err = parse(&["up", "--tls-cert", "c.pem"]).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("the argument '--tls-cert' requires '--tls-key'"));
+        let err = parse(&["up", "--tls-key", "k.pem"]).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("the argument '--tls-key' requires '--tls-cert'"));
     }
 
     #[test]

@@ -46,14 +46,16 @@ fn main() {
 
 async fn run(up: cli::Up) -> Result<()> {
     let app = Arc::new(load(&up)?);
+    let tls = up.tls.as_ref().map(server::tls_acceptor).transpose()?;
     let listener = tokio::net::TcpListener::bind(up.listen)
         .await
         .with_context(|| format!("Unable to listen on {}", up.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "Serving http://{}", listener.local_addr()?)?;
+    writeln!(stdout, "Serving {scheme}://{}", listener.local_addr()?)?;
     stdout.flush()?;
     drop(stdout);
-    server::serve(app, listener).await
+    server::serve(app, listener, tls).await
 }
 
 /// Everything that can fail at start-up: manifest, runtime config, variables, stores and

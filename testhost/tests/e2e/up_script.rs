@@ -1,9 +1,9 @@
 //! `scripts/up.sh`, the README's run command, run as a user runs it: with a stand-in `spin` of
 //! each generation (the build and flags it is asked to run, recorded), and with every runtime the
 //! suite found (no Spin CLI: the test host; `SPIN_BIN`, `SPIN40_BIN`, `SPIN3_BIN`: that Spin),
-//! where `/` and `/count` must answer exactly and a SIGTERM to the script must stop the app. On
-//! the test host's trial the script runs the test host this suite was built with
-//! (`SPIN_TEST_HOST`) instead of building its own.
+//! where `/` and `/count` must answer exactly, over HTTP and over HTTPS (`TLS_CERT`, `TLS_KEY`),
+//! and a SIGTERM to the script must stop the app. On the test host's trials the script runs the
+//! test host this suite was built with (`SPIN_TEST_HOST`) instead of building its own.
 
 use std::fs;
 use std::net::TcpStream;
@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Trial;
 
 use crate::scenarios::WELCOME;
-use crate::support::http::{self, Method};
+use crate::support::http::{self, Method, Reply};
+use crate::support::https;
 use crate::support::redis_server::RedisServer;
 use crate::support::runtime::Discovery;
+use crate::support::tls::{self, ServerCert};
 use crate::support::{free_port, repo_root, wait_for};
 
 /// What a stand-in Spin of each version must be asked to run (after `build --from`), and the line
@@ -58,23 +60,36 @@ pub fn trials(discovery: &Discovery) -> Vec<Trial> {
             },
         )
     });
-    let runtimes = discovery.runtimes.iter().map(|runtime| {
+    let tls_files = Trial::test("up_script::refuses_tls_files_it_cannot_read", || {
+        let _shared = crate::ALONE.read().unwrap_or_else(PoisonError::into_inner);
+        refuses_tls_files_it_cannot_read();
+        Ok(())
+    });
+    let runtimes = discovery.runtimes.iter().flat_map(|runtime| {
         // On the test host's trial no Spin is found, so up.sh falls back to the test host.
         let spin = match runtime.name {
-            "test-host" => "/nonexistent/spin".into(),
+            "test-host" => "/nonexistent/spin".to_string(),
             _ => runtime.bin.display().to_string(),
         };
-        Trial::test(
-            format!("up_script::serves_and_stops [{}]", runtime.name),
-            move || {
+        [
+            ("serves_and_stops", false),
+            ("serves_https_and_stops", true),
+        ]
+        .map(|(name, https)| {
+            let spin = spin.clone();
+            Trial::test(format!("up_script::{name} [{}]", runtime.name), move || {
                 // Like every scenario: never beside one that times replies.
                 let _shared = crate::ALONE.read().unwrap_or_else(PoisonError::into_inner);
-                serves_and_stops(&spin);
+                serves_and_stops(&spin, https);
                 Ok(())
-            },
-        )
+            })
+        })
     });
-    stand_ins.into_iter().chain(runtimes).collect()
+    stand_ins
+        .into_iter()
+        .chain([tls_files])
+        .chain(runtimes)
+        .collect()
 }
 
 /// A running up.sh; dropped (a trial that failed) while running, it gets the SIGTERM that stops
@@ -97,9 +112,15 @@ impl Drop for Script {
     }
 }
 
-/// up.sh with `SPIN_BIN` naming `spin`, serving on `listen`, counting in `redis`, in a process
-/// group of its own (as a terminal would start it), its output in `log`.
-fn start_up_script(spin: &str, listen: &str, redis: &RedisServer, log: &Path) -> Script {
+/// up.sh with `SPIN_BIN` naming `spin`, serving on `listen`, counting in `redis`, with `env`
+/// added, in a process group of its own (as a terminal would start it), its output in `log`.
+fn start_up_script(
+    spin: &str,
+    listen: &str,
+    redis: &RedisServer,
+    log: &Path,
+    env: &[(&str, &Path)],
+) -> Script {
     let log = fs::File::create(log).expect("create the log");
     let mut cmd = Command::new("bash");
     // The test host this suite was built with: building another here (a different feature set
@@ -110,6 +131,9 @@ fn start_up_script(spin: &str, listen: &str, redis: &RedisServer, log: &Path) ->
         .env("SPIN_BIN", spin)
         .env("LISTEN", listen)
         .env("REDIS_PORT", redis.port.to_string())
+        .env_remove("TLS_CERT")
+        .env_remove("TLS_KEY")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone the log"))
         .stderr(log)
@@ -145,7 +169,13 @@ fn picks_the_build(version: &str, manifest: &str, request_timeout: bool, says: &
     let redis = RedisServer::start();
     let log = dir.path().join("up.log");
 
-    let mut script = start_up_script(&spin.display().to_string(), "127.0.0.1:5999", &redis, &log);
+    let mut script = start_up_script(
+        &spin.display().to_string(),
+        "127.0.0.1:5999",
+        &redis,
+        &log,
+        &[],
+    );
 
     let status = wait_exit(&mut script, Duration::from_secs(60));
     let output = fs::read_to_string(&log).unwrap_or_default();
@@ -190,26 +220,113 @@ fn picks_the_build(version: &str, manifest: &str, request_timeout: bool, says: &
     );
 }
 
-fn serves_and_stops(spin: &str) {
+/// A stand-in Spin that records its arguments, for the trials that must not get as far as it.
+fn recording_stand_in(dir: &Path) -> (String, std::path::PathBuf) {
+    let spin = dir.join("spin");
+    let record = dir.join("asked");
+    fs::write(
+        &spin,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'spin 4.2.1 (0000000 2026-10-01)'; \
+             exit 0; fi\nprintf '%s\\n' \"$@\" > '{}'\n",
+            record.display()
+        ),
+    )
+    .expect("write the stand-in");
+    fs::set_permissions(&spin, fs::Permissions::from_mode(0o755)).expect("make it runnable");
+    (spin.display().to_string(), record)
+}
+
+fn refuses_tls_files_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (spin, record) = recording_stand_in(dir.path());
+    let files = tls::write(dir.path(), ServerCert::Valid);
+    let missing = dir.path().join("missing.pem");
+    let redis = RedisServer::start();
+    let cases: [(&[(&str, &Path)], String); 4] = [
+        (
+            &[("TLS_CERT", &files.cert)],
+            "error: TLS_CERT and TLS_KEY go together (a PEM certificate and its PKCS#8 key); \
+             TLS_KEY is not set."
+                .to_string(),
+        ),
+        (
+            &[("TLS_KEY", &files.key)],
+            "error: TLS_CERT and TLS_KEY go together (a PEM certificate and its PKCS#8 key); \
+             TLS_CERT is not set."
+                .to_string(),
+        ),
+        (
+            &[("TLS_CERT", &files.cert), ("TLS_KEY", &missing)],
+            format!(
+                "error: TLS_KEY={} is not a readable file.",
+                missing.display()
+            ),
+        ),
+        (
+            &[("TLS_CERT", dir.path()), ("TLS_KEY", &files.key)],
+            format!(
+                "error: TLS_CERT={} is not a readable file.",
+                dir.path().display()
+            ),
+        ),
+    ];
+    for (env, says) in cases {
+        let log = dir.path().join("up.log");
+        let mut script = start_up_script(&spin, "127.0.0.1:5999", &redis, &log, env);
+        let status = wait_exit(&mut script, Duration::from_secs(30));
+        let output = fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(status.code(), Some(2), "{env:?}: {output}");
+        // Refused before anything starts: no Spin asked, no Redis looked for.
+        assert_eq!(output.trim_end(), says, "{env:?}");
+        assert!(!record.exists(), "{env:?}: up.sh ran Spin: {output}");
+    }
+}
+
+fn serves_and_stops(spin: &str, over_https: bool) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let redis = RedisServer::start();
     let listen = format!("127.0.0.1:{}", free_port());
+    let port: u16 = listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
     let log = dir.path().join("up.log");
-    let mut script = start_up_script(spin, &listen, &redis, &log);
+    let files = tls::write(dir.path(), ServerCert::Valid);
+    let env: &[(&str, &Path)] = match over_https {
+        true => &[("TLS_CERT", &files.cert), ("TLS_KEY", &files.key)],
+        false => &[],
+    };
+    let mut script = start_up_script(spin, &listen, &redis, &log, env);
     let output = || fs::read_to_string(&log).unwrap_or_default();
 
     // The first run may build (the .wasm is built already; `spin build` checks it).
     let agent = http::agent(Duration::from_secs(5));
-    let url = |path: &str| format!("http://{listen}{path}");
+    let client = https::connector(&files.ca);
+    let get = |path: &str| -> Result<Reply, String> {
+        match over_https {
+            true => https::get(&client, port, "127.0.0.1", path),
+            false => http::send(&agent, Method::Get, &format!("http://{listen}{path}"))
+                .map_err(|e| e.to_string()),
+        }
+    };
     let welcome = wait_for("the app to answer GET /", Duration::from_secs(300), || {
         if let Ok(Some(status)) = script.0.try_wait() {
             panic!("up.sh exited ({status}) before serving: {}", output());
         }
-        http::send(&agent, Method::Get, &url("/")).ok()
+        get("/").ok()
     })
     .unwrap_or_else(|e| panic!("{e}: {}", output()));
+    let scheme = if over_https { "https" } else { "http" };
+    let says = format!("==> building and serving on {scheme}://{listen}");
+    assert!(
+        output().lines().any(|l| l == says),
+        "no `{says}`: {}",
+        output()
+    );
     welcome.assert_text(200, WELCOME);
-    let count = http::send(&agent, Method::Get, &url("/count")).expect("GET /count");
+    let count = get("/count").expect("GET /count");
     count.assert_text(200, "Visit count: 1");
     assert_eq!(redis.get("visits").as_deref(), Some("1"));
 

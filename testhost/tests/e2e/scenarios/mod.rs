@@ -1,14 +1,17 @@
 //! Every scenario: routes and counts, persistence, outages, bad settings, credentials, the
 //! allow-list, `kv` mode, instances that keep their settings and connections, store reliability,
-//! TLS, a Redis Cluster node, a hung Redis, a proxy in front of three replicas, group commit and
-//! replies on a kept-alive connection. Each one starts its own Redis and app(s), asserts exact
-//! statuses, bodies and counts, and panics on the first mismatch.
+//! TLS to Redis, HTTPS to the app, a Redis Cluster node, a hung Redis, a proxy in front of three
+//! replicas, group commit, replies on a kept-alive connection and hostile requests. Each one
+//! starts its own Redis and app(s), asserts exact statuses, bodies and counts, and panics on the
+//! first mismatch.
 
 mod auth;
 mod cluster;
 mod counting;
 mod durability;
 mod failures;
+mod hostile;
+mod https;
 mod hung;
 mod keepalive;
 mod kv;
@@ -97,6 +100,9 @@ pub const ALL: &[Registered] = scenarios![
     tls::tls_with_password_counts_exactly,
     tls::tls_untrusted_or_expired_certificate_is_named,
     tls::tls_against_plain_text_port_never_succeeds,
+    // the app served over HTTPS
+    https::https_answers_exactly_and_refuses_what_it_should,
+    https::https_expired_certificate_is_refused_by_the_client,
     // a Redis Cluster node
     cluster::cluster_node_without_the_key_is_named,
     // a hung Redis
@@ -113,4 +119,6 @@ pub const ALL: &[Registered] = scenarios![
     counting::instances_keep_their_redis_connection,
     // no reply waits for the client's delayed ACK
     keepalive::one_connection_answers_at_once[alone],
+    // hostile requests: refused by the server or answered by the component, never a 5xx
+    hostile::hostile_requests_never_reach_a_5xx_or_a_count[alone],
 ];

@@ -12,8 +12,10 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::http::{self, Method, Reply};
+use super::https;
 use super::redis_server::RedisServer;
 use super::runtime::Target;
+use super::tls::TlsFiles;
 use super::{free_port, wait_for};
 
 /// First start compiles the component; on two busy cores that can take a while.
@@ -31,6 +33,8 @@ pub struct AppOptions {
     state_dir: Option<PathBuf>,
     env: Vec<(String, PathBuf)>,
     args: Vec<String>,
+    /// Served over HTTPS with these files (`--tls-cert`, `--tls-key`).
+    tls: Option<TlsFiles>,
 }
 
 impl AppOptions {
@@ -43,6 +47,7 @@ impl AppOptions {
             state_dir: None,
             env: Vec::new(),
             args: Vec::new(),
+            tls: None,
         }
     }
 
@@ -99,6 +104,14 @@ impl AppOptions {
         self
     }
 
+    /// HTTPS with this server certificate and key, as `spin up --tls-cert --tls-key` serves it.
+    pub fn https(mut self, files: &TlsFiles) -> AppOptions {
+        self.tls = Some(files.clone());
+        let (cert, key) = (files.cert.display(), files.key.display());
+        self.flag("--tls-cert", &cert.to_string())
+            .flag("--tls-key", &key.to_string())
+    }
+
     /// An environment variable naming a file for the app process, e.g. `SSL_CERT_FILE`.
     pub fn env_file(mut self, name: &str, path: &Path) -> AppOptions {
         self.env.push((name.to_string(), path.to_path_buf()));
@@ -123,6 +136,8 @@ pub struct App {
     state_dir: PathBuf,
     secrets: Vec<String>,
     agent: ureq::Agent,
+    /// For an app served over HTTPS: a client that trusts its CA.
+    https: Option<native_tls::TlsConnector>,
 }
 
 impl App {
@@ -145,6 +160,7 @@ impl App {
             state_dir,
             secrets: opts.secrets(),
             agent: http::agent(REQUEST_TIMEOUT),
+            https: opts.tls.as_ref().map(|files| https::connector(&files.ca)),
         };
         let mut last_error = String::new();
         for _ in 0..3 {
@@ -206,6 +222,13 @@ impl App {
 
         let url = self.url("/healthz");
         let probe = http::agent(Duration::from_secs(2));
+        // Up once it answers, whatever its certificate is worth: the scenario judges that.
+        let tls_probe = self.https.as_ref().map(|_| {
+            native_tls::TlsConnector::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .expect("a TLS connector")
+        });
         let ready = wait_for(
             &format!("{} to answer GET /healthz", self.target),
             READY_DEADLINE,
@@ -213,8 +236,12 @@ impl App {
                 if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
                     return Some(Err(format!("exited with {status}")));
                 }
-                match http::send(&probe, Method::Get, &url) {
-                    Ok(r) if r.status == 200 && r.body == "ok" => Some(Ok(())),
+                let answer = match &tls_probe {
+                    Some(tls) => https::get(tls, self.port, "127.0.0.1", "/healthz").ok(),
+                    None => http::send(&probe, Method::Get, &url).ok(),
+                };
+                match answer {
+                    Some(r) if r.status == 200 && r.body == "ok" => Some(Ok(())),
                     _ => None,
                 }
             },
@@ -258,6 +285,15 @@ impl App {
             );
         }
         reply
+    }
+
+    /// `GET path` over HTTPS, the certificate checked against the app's CA for `host`.
+    pub fn https_get(&self, host: &str, path: &str) -> Result<Reply, String> {
+        let tls = self
+            .https
+            .as_ref()
+            .expect("an app started with AppOptions::https");
+        https::get(tls, self.port, host, path)
     }
 
     #[track_caller]

@@ -5,9 +5,11 @@
 pub mod app;
 pub mod build;
 pub mod http;
+pub mod https;
 pub mod kept;
 pub mod load;
 pub mod proxy;
+pub mod raw;
 pub mod redis_server;
 pub mod runtime;
 pub mod tls;
