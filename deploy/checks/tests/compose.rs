@@ -1,10 +1,13 @@
 //! docker-compose.yml: valid against the Compose specification, a durable loopback-only Redis in
 //! the default profile, and the `wasm` profile running the image through containerd-shim-spin.
+//! deploy/compose/tls.yaml: valid too, adding HTTPS to the proxy without changing its plain port.
 
 use std::process::Command;
 
 use deploy_checks::{at, read, repo_root, str_at, yaml, SpinManifest, EDITIONS};
 use serde_norway::Value;
+
+const TLS_OVERRIDE: &str = "deploy/compose/tls.yaml";
 
 fn strings(value: &Value) -> Vec<&str> {
     value
@@ -20,6 +23,15 @@ fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn compose_file_validates_against_the_compose_specification() {
+    validates_against_the_compose_specification("docker-compose.yml");
+}
+
+#[test]
+fn compose_tls_override_validates_against_the_compose_specification() {
+    validates_against_the_compose_specification(TLS_OVERRIDE);
+}
+
+fn validates_against_the_compose_specification(file: &str) {
     // Run as a module: `pip install --user` puts the script where PATH may not look.
     let output = Command::new("python3")
         .args([
@@ -27,7 +39,7 @@ fn compose_file_validates_against_the_compose_specification() {
             "check_jsonschema",
             "--builtin-schema",
             "vendor.compose-spec",
-            "docker-compose.yml",
+            file,
         ])
         .current_dir(repo_root())
         .output()
@@ -38,7 +50,7 @@ fn compose_file_validates_against_the_compose_specification() {
         });
     assert!(
         output.status.success(),
-        "docker-compose.yml does not match the Compose specification:\n{}{}",
+        "{file} does not match the Compose specification:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -138,7 +150,13 @@ fn wasm_profile_publishes_the_app_through_the_proxy_only() {
     let lines: Vec<&str> = nginx.lines().map(str::trim).collect();
     let app = at(&compose, "services.app");
     let upstream = format!("server app:{};", strings(at(app, "expose"))[0]);
-    for line in [upstream.as_str(), "listen 80;", "proxy_next_upstream off;"] {
+    let lines_once = [
+        upstream.as_str(),
+        "listen 80;",
+        "proxy_next_upstream off;",
+        "include /etc/nginx/counter.d/*.conf;",
+    ];
+    for line in lines_once {
         let found = lines.iter().filter(|l| **l == line).count();
         assert_eq!(found, 1, "nginx.conf must hold `{line}` once");
     }
@@ -202,5 +220,82 @@ fn image_runtime_config_points_the_key_value_store_at_the_compose_redis() {
     assert!(
         at(&compose, "services").get("redis").is_some(),
         "the runtime config names the compose service `redis`"
+    );
+}
+
+/// The TLS override mounts tls.conf where nginx.conf's server includes it and the certificate
+/// where tls.conf reads it, from the directory scripts/make-cert.sh writes and git ignores, and
+/// publishes the HTTPS port on loopback beside the plain one, which Compose keeps (lists merge).
+#[test]
+fn compose_tls_override_adds_https_on_loopback_to_the_proxy_only() {
+    let tls = yaml(TLS_OVERRIDE);
+    let services: Vec<&str> = at(&tls, "services")
+        .as_mapping()
+        .expect("services")
+        .keys()
+        .map(|name| name.as_str().expect("service name"))
+        .collect();
+    assert_eq!(services, ["proxy"]);
+    let proxy = at(&tls, "services.proxy");
+    let keys: Vec<&str> = proxy
+        .as_mapping()
+        .expect("proxy")
+        .keys()
+        .map(|key| key.as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys,
+        ["volumes", "ports"],
+        "the override adds, never replaces"
+    );
+    assert_eq!(strings(at(proxy, "ports")), ["127.0.0.1:5443:443"]);
+
+    let volumes = at(proxy, "volumes").as_sequence().expect("volumes");
+    let [config, certificate] = volumes.as_slice() else {
+        panic!("two mounts: tls.conf and the certificate's directory");
+    };
+    // nginx.conf includes /etc/nginx/counter.d/*.conf inside its one server.
+    assert_eq!(
+        config.as_str(),
+        Some("./deploy/compose/tls.conf:/etc/nginx/counter.d/tls.conf:ro")
+    );
+    assert_eq!(str_at(certificate, "type"), "bind");
+    assert_eq!(str_at(certificate, "source"), "./deploy/compose/tls");
+    assert_eq!(str_at(certificate, "target"), "/etc/nginx/tls");
+    assert_eq!(at(certificate, "read_only").as_bool(), Some(true));
+    assert_eq!(
+        at(certificate, "bind.create_host_path").as_bool(),
+        Some(false),
+        "without a certificate Compose must stop, not start nginx on an empty directory"
+    );
+
+    let conf = read("deploy/compose/tls.conf");
+    let lines: Vec<&str> = conf.lines().map(str::trim).collect();
+    for line in [
+        "listen 443 ssl;",
+        "ssl_certificate /etc/nginx/tls/server.pem;",
+        "ssl_certificate_key /etc/nginx/tls/server.key;",
+    ] {
+        assert!(lines.contains(&line), "tls.conf must hold `{line}`");
+    }
+    // The files scripts/make-cert.sh writes by default, in a directory git ignores.
+    let script = read("scripts/make-cert.sh");
+    assert!(script.contains("dir=${1:-deploy/compose/tls}"));
+    for file in ["server.pem", "server.key", "ca.pem"] {
+        assert!(
+            script.contains(&format!("\"$work/{file}\"")),
+            "make-cert.sh writes {file}"
+        );
+    }
+    assert!(read("deploy/compose/.gitignore")
+        .lines()
+        .any(|line| line == "tls/"));
+
+    // The plain-HTTP default is untouched: the base file publishes only 5001 and needs no
+    // certificate (nginx.conf's include matches nothing without the override).
+    let compose = yaml("docker-compose.yml");
+    assert_eq!(
+        strings(at(&compose, "services.proxy.ports")),
+        ["127.0.0.1:5001:80"]
     );
 }

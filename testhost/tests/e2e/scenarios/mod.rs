@@ -113,6 +113,7 @@ pub const ALL: &[Registered] = scenarios![
     proxy::three_replicas_behind_one_proxy_count_exactly,
     proxy::replica_killed_under_load_behind_the_proxy,
     proxy::replica_stalled_under_load_behind_the_proxy,
+    proxy::https_through_the_proxy_answers_exactly,
     // group commit
     counting::concurrent_counts_share_incrby_calls,
     // instance reuse, by the build each Spin runs

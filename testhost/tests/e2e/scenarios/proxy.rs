@@ -2,6 +2,7 @@
 //! loopback port, behind the compose profile's nginx and its config file (`support::proxy`):
 //! the proxy spreads the visits over all three, and never re-sends a `/count` that may have
 //! reached a replica, whether the replica died (`kill -9`) or stalled (`SIGSTOP`) with it.
+//! With `deploy/compose/tls.yaml`'s HTTPS on, the same proxy answers alike over TLS.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -15,6 +16,7 @@ use crate::support::load;
 use crate::support::proxy::Proxy;
 use crate::support::redis_server::RedisServer;
 use crate::support::runtime::Target;
+use crate::support::tls::{self, ServerCert};
 use crate::support::wait_for;
 
 /// nginx.conf's `proxy_read_timeout` for a stalled replica, plus a margin.
@@ -27,10 +29,15 @@ struct Replicas {
 }
 
 fn three_replicas(target: &Target) -> Replicas {
+    behind(target, Proxy::start)
+}
+
+/// Three apps on one fresh Redis, behind the proxy `start` starts in front of their ports.
+fn behind(target: &Target, start: fn(&[u16]) -> Proxy) -> Replicas {
     let redis = RedisServer::start();
     let apps = start_many(target, &AppOptions::on(&redis), 3);
     let ports: Vec<u16> = apps.iter().map(|app| app.port).collect();
-    let proxy = Proxy::start(&ports);
+    let proxy = start(&ports);
     Replicas { redis, apps, proxy }
 }
 
@@ -156,5 +163,53 @@ pub fn replica_stalled_under_load_behind_the_proxy(target: &Target) {
         report.statuses
     );
     report.assert_nothing_lost_or_doubled(stored, &[200, 504]);
+    replicas.assert_no_count_resent();
+}
+
+/// nginx.conf with deploy/compose/tls.conf included, on a certificate of the test's own CA:
+/// `/` and `/count` answer exactly over HTTPS to both names the certificate holds, and the plain
+/// port goes on beside it; a client trusting another CA refuses the certificate, and plain HTTP
+/// on the HTTPS port gets nginx's 400 (or a close) at once, counting nothing.
+pub fn https_through_the_proxy_answers_exactly(target: &Target) {
+    let replicas = behind(target, Proxy::start_with_tls);
+    let proxy = &replicas.proxy;
+    let ca = proxy.ca();
+    let https = |name: &str, path: &str| {
+        proxy
+            .https_get(name, path, &ca)
+            .unwrap_or_else(|e| panic!("GET {path} over HTTPS to {name}: {e}"))
+    };
+    https("127.0.0.1", "/").assert_text(200, WELCOME);
+    let names = ["127.0.0.1", "localhost"].into_iter().cycle();
+    for (visit, name) in (1..=4).zip(names) {
+        https(name, "/count").assert_text(200, &format!("Visit count: {visit}"));
+    }
+    proxy
+        .request(Method::Get, "/count")
+        .assert_text(200, "Visit count: 5");
+
+    let elsewhere = tempfile::tempdir().expect("a temp dir for another CA");
+    let another_ca = tls::write(elsewhere.path(), ServerCert::Valid).ca;
+    let error = proxy
+        .https_get("127.0.0.1", "/count", &another_ca)
+        .expect_err("a certificate signed by another CA was trusted");
+    assert!(error.contains("certificate verify failed"), "{error}");
+
+    let (answer, took) = proxy.plain_http_to_tls_port("/count");
+    assert!(
+        took < Duration::from_secs(5),
+        "plain HTTP on the HTTPS port took {took:?} to be answered: {answer:?}"
+    );
+    assert!(
+        answer.is_empty()
+            || (answer.starts_with("HTTP/1.1 400 ")
+                && answer.contains("The plain HTTP request was sent to HTTPS port")),
+        "plain HTTP on the HTTPS port: {answer:?}"
+    );
+    assert_eq!(
+        replicas.stored(),
+        5,
+        "only the five acknowledged visits count"
+    );
     replicas.assert_no_count_resent();
 }

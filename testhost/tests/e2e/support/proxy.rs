@@ -1,26 +1,38 @@
 //! The compose `wasm` profile's reverse proxy, for real: Debian's `nginx` running the
 //! repository's `deploy/compose/nginx.conf`, with only its upstream (`server app:80;`, compose's
-//! DNS name for every replica) and its `listen 80;` pointed at loopback ports. Its access log says
-//! which replica answered each request, and every replica it tried.
+//! DNS name for every replica) and its `listen 80;` pointed at loopback ports, and its `include`
+//! at a directory of its own: empty, or holding `deploy/compose/tls.conf` (HTTPS on a second
+//! port, with a certificate from `support::tls`) as `deploy/compose/tls.yaml` mounts it. Its
+//! access log says which replica answered each request, and every replica it tried.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use super::http::{self, Method, Reply};
+use super::https;
+use super::tls::{self, ServerCert};
 use super::{free_port, repo_root, wait_for};
 
 const CONFIG: &str = "deploy/compose/nginx.conf";
 const UPSTREAM: &str = "server app:80;";
 const LISTEN: &str = "listen 80;";
+const INCLUDE: &str = "include /etc/nginx/counter.d/*.conf;";
+/// The TLS half of the server, and what in it names the container's port and files.
+const TLS_CONFIG: &str = "deploy/compose/tls.conf";
+const TLS_LISTEN: &str = "listen 443 ssl;";
+const TLS_DIR: &str = "/etc/nginx/tls/";
 
 pub struct Proxy {
     child: Option<Child>,
     pub port: u16,
+    /// The HTTPS port, when started with [`Proxy::start_with_tls`].
+    tls_port: Option<u16>,
     dir: TempDir,
     agent: ureq::Agent,
 }
@@ -28,6 +40,16 @@ pub struct Proxy {
 impl Proxy {
     /// Starts nginx in front of the apps on `ports` and waits until it answers.
     pub fn start(ports: &[u16]) -> Proxy {
+        Self::launch(ports, false)
+    }
+
+    /// As [`Proxy::start`], with `deploy/compose/tls.conf` included and a fresh certificate for
+    /// 127.0.0.1 and localhost, signed by a private CA ([`Proxy::ca`]).
+    pub fn start_with_tls(ports: &[u16]) -> Proxy {
+        Self::launch(ports, true)
+    }
+
+    fn launch(ports: &[u16], with_tls: bool) -> Proxy {
         let dir = tempfile::Builder::new()
             .prefix("e2e-proxy-")
             .tempdir()
@@ -37,7 +59,25 @@ impl Proxy {
             .iter()
             .map(|p| format!("server 127.0.0.1:{p};"))
             .collect();
-        let config = pointed_at(&servers.join(" "), &format!("listen 127.0.0.1:{port};"));
+        let included = dir.path().join("counter.d");
+        fs::create_dir(&included).expect("create the proxy's include directory");
+        let tls_port = with_tls.then(|| {
+            let tls_port = free_port();
+            let certs = dir.path().join("tls");
+            fs::create_dir(&certs).expect("create the proxy's certificate directory");
+            tls::write(&certs, ServerCert::Valid);
+            let config = tls_pointed_at(
+                &format!("listen 127.0.0.1:{tls_port} ssl;"),
+                &format!("{}/", certs.display()),
+            );
+            fs::write(included.join("tls.conf"), config).expect("write the proxy's tls.conf");
+            tls_port
+        });
+        let config = pointed_at(
+            &servers.join(" "),
+            &format!("listen 127.0.0.1:{port};"),
+            &format!("include {}/*.conf;", included.display()),
+        );
         let config_path = dir.path().join("nginx.conf");
         fs::write(&config_path, config).expect("write the proxy's config");
         let mut cmd = Command::new(nginx());
@@ -60,6 +100,7 @@ impl Proxy {
         let mut proxy = Proxy {
             child: Some(child),
             port,
+            tls_port,
             dir,
             agent: http::agent(Duration::from_secs(30)),
         };
@@ -85,6 +126,38 @@ impl Proxy {
             );
         }
         proxy
+    }
+
+    /// The private CA that signed the HTTPS port's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
+    }
+
+    fn tls_port(&self) -> u16 {
+        self.tls_port.expect("the proxy was started with TLS")
+    }
+
+    /// `GET path` over HTTPS to `name` (its SNI and the name the certificate must hold),
+    /// trusting only the CA in `ca`.
+    pub fn https_get(&self, name: &str, path: &str, ca: &Path) -> Result<Reply, String> {
+        https::get(&https::connector(ca), self.tls_port(), name, path)
+    }
+
+    /// What the HTTPS port answers a plain-HTTP `GET path` with, read until nginx closes the
+    /// connection (empty if it closed without a word), and how long that took.
+    pub fn plain_http_to_tls_port(&self, path: &str) -> (String, Duration) {
+        let start = Instant::now();
+        let mut stream = https::connect(self.tls_port())
+            .unwrap_or_else(|e| panic!("connect to the HTTPS port: {e}"));
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send plain HTTP to the HTTPS port");
+        let mut raw = Vec::new();
+        // A reset or the read timeout ends it too; the caller judges what arrived and when.
+        let _ = stream.read_to_end(&mut raw);
+        (String::from_utf8_lossy(&raw).into_owned(), start.elapsed())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -138,15 +211,35 @@ impl Drop for Proxy {
     }
 }
 
-/// The repository's nginx.conf with its one upstream line and its one listen line replaced.
-fn pointed_at(servers: &str, listen: &str) -> String {
-    let path = repo_root().join(CONFIG);
-    let config = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {CONFIG}: {e}"));
-    for line in [UPSTREAM, LISTEN] {
-        let found = config.lines().filter(|l| l.trim() == line).count();
-        assert_eq!(found, 1, "{CONFIG} must hold `{line}` exactly once");
+/// The repository's nginx.conf with its one upstream, listen and include lines replaced.
+fn pointed_at(servers: &str, listen: &str, include: &str) -> String {
+    let config = read_once(CONFIG, &[UPSTREAM, LISTEN, INCLUDE]);
+    config
+        .replace(UPSTREAM, servers)
+        .replace(LISTEN, listen)
+        .replace(INCLUDE, include)
+}
+
+/// The repository's tls.conf with its listen line and its certificates' directory replaced.
+fn tls_pointed_at(listen: &str, certs: &str) -> String {
+    let config = read_once(TLS_CONFIG, &[TLS_LISTEN]);
+    assert_eq!(
+        config.matches(TLS_DIR).count(),
+        2,
+        "{TLS_CONFIG} must name server.pem and server.key in {TLS_DIR}"
+    );
+    config.replace(TLS_LISTEN, listen).replace(TLS_DIR, certs)
+}
+
+/// A file of the repository that must hold each of `lines` exactly once.
+fn read_once(relative: &str, lines: &[&str]) -> String {
+    let path = repo_root().join(relative);
+    let config = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {relative}: {e}"));
+    for line in lines {
+        let found = config.lines().filter(|l| l.trim() == *line).count();
+        assert_eq!(found, 1, "{relative} must hold `{line}` exactly once");
     }
-    config.replace(UPSTREAM, servers).replace(LISTEN, listen)
+    config
 }
 
 /// Debian's nginx: on PATH, or where the package puts it (root's PATH has /usr/sbin, others'
