@@ -677,3 +677,162 @@ fn kustomize_rewrites_the_spin_app_references_it_generates() {
         }
     }
 }
+
+/// deploy/kubernetes/ingress: HTTPS from outside, applied after the app. The fields it uses,
+/// spelled as in networking.k8s.io/v1; unknown fields are rejected.
+const INGRESS: &str = "deploy/kubernetes/ingress";
+/// The Secret deploy/README.md tells the user to create (or cert-manager makes).
+const TLS_SECRET: &str = "spin-redis-counter-tls";
+/// The port of the Service spin-operator creates for a SpinApp (`kubectl port-forward
+/// service/spin-redis-counter 5001:80` in deploy/README.md).
+const SPIN_APP_SERVICE_PORT: u16 = 80;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Ingress {
+    api_version: String,
+    kind: String,
+    metadata: Metadata,
+    spec: IngressSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressSpec {
+    ingress_class_name: String,
+    tls: Vec<IngressTls>,
+    rules: Vec<IngressRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressTls {
+    hosts: Vec<String>,
+    secret_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressRule {
+    host: String,
+    http: IngressHttp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressHttp {
+    paths: Vec<IngressPath>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressPath {
+    path: String,
+    path_type: String,
+    backend: IngressBackend,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressBackend {
+    service: ServiceBackend,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct ServiceBackend {
+    name: String,
+    port: ServiceBackendPort,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct ServiceBackendPort {
+    number: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressKustomization {
+    api_version: String,
+    kind: String,
+    resources: Vec<String>,
+}
+
+/// The one object of deploy/kubernetes/ingress, as its kustomization lists it.
+fn ingress() -> Ingress {
+    let file = format!("{INGRESS}/kustomization.yaml");
+    let kustomization: IngressKustomization = serde_norway::from_str(&read(&file))
+        .unwrap_or_else(|err| panic!("{file} has only the expected fields: {err}"));
+    assert_eq!(kustomization.api_version, "kustomize.config.k8s.io/v1beta1");
+    assert_eq!(kustomization.kind, "Kustomization");
+    assert_eq!(kustomization.resources, ["ingress.yaml"], "{file}");
+    let [object] = yaml_documents(&format!("{INGRESS}/ingress.yaml"))
+        .try_into()
+        .expect("ingress.yaml holds one object: no Secret, no certificate");
+    Ingress::deserialize(object)
+        .unwrap_or_else(|err| panic!("ingress.yaml has only the expected fields: {err}"))
+}
+
+#[test]
+fn ingress_sends_every_path_of_its_hosts_to_the_spin_apps_service() {
+    let ingress = ingress();
+    let app = Deployment::load().spin_app.metadata.name;
+    assert_eq!(ingress.api_version, "networking.k8s.io/v1");
+    assert_eq!(ingress.kind, "Ingress");
+    assert_eq!(ingress.metadata.name, app);
+    assert_eq!(ingress.spec.ingress_class_name, "nginx");
+    assert!(!ingress.spec.rules.is_empty(), "at least one rule");
+    for rule in &ingress.spec.rules {
+        let [path] = rule.http.paths.as_slice() else {
+            panic!("{}: one path, everything to the app", rule.host);
+        };
+        assert_eq!(
+            (path.path.as_str(), path.path_type.as_str()),
+            ("/", "Prefix")
+        );
+        // spin-operator's Service for the SpinApp: its name, its port.
+        assert_eq!(
+            path.backend.service,
+            ServiceBackend {
+                name: app.clone(),
+                port: ServiceBackendPort {
+                    number: SPIN_APP_SERVICE_PORT
+                },
+            }
+        );
+    }
+    assert!(read("deploy/README.md").contains(&format!(
+        "kubectl port-forward service/{app} 5001:{SPIN_APP_SERVICE_PORT}"
+    )));
+}
+
+#[test]
+fn ingress_certificate_covers_every_host_and_is_the_secret_the_docs_create() {
+    let ingress = ingress();
+    let [tls] = ingress.spec.tls.as_slice() else {
+        panic!("one tls entry");
+    };
+    assert_eq!(tls.secret_name, TLS_SECRET);
+    for rule in &ingress.spec.rules {
+        assert!(
+            tls.hosts.contains(&rule.host),
+            "the certificate does not cover {}: {:?}",
+            rule.host,
+            tls.hosts
+        );
+    }
+    let readme = read("deploy/README.md").replace("\\\n", "");
+    assert!(
+        readme.contains(&format!("kubectl create secret tls {TLS_SECRET} ")),
+        "deploy/README.md must tell the user to create the Secret {TLS_SECRET}"
+    );
+    assert!(
+        !Deployment::load()
+            .kustomization
+            .resources
+            .iter()
+            .any(|resource| resource.contains("ingress")),
+        "the base deploys no Ingress: it is applied after the app"
+    );
+}
