@@ -12,10 +12,19 @@ use serde_norway::Value;
 const README: &str = "deploy/README.md";
 const IMAGE: &str = "registry.example/team/spin-redis-counter";
 
-/// The one line of the README's shell blocks that starts with `start` (continued lines joined).
+/// The one line of the README's shell blocks that is `start`, or else that starts with it
+/// (continued lines joined).
 fn command(start: &str) -> String {
     let text = read(README).replace("\\\n", "");
-    let mut found = text.lines().map(str::trim).filter(|l| l.starts_with(start));
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let whole = lines.contains(&start);
+    let mut found = lines.into_iter().filter(|l| {
+        if whole {
+            *l == start
+        } else {
+            l.starts_with(start)
+        }
+    });
     let line = found
         .next()
         .unwrap_or_else(|| panic!("{README} has no command starting with `{start}`"));
@@ -146,5 +155,166 @@ fn the_compose_port_override_moves_the_proxys_published_port() {
     assert!(read("deploy/compose/.gitignore")
         .lines()
         .any(|line| line == "local.yaml"));
+    std::fs::remove_dir_all(&dir).expect("scratch removed");
+}
+
+/// The lines of the README's shell blocks from the one starting with `start` to the next line
+/// that is exactly `end`, both included.
+fn lines_from(start: &str, end: &str) -> String {
+    let text = read(README);
+    let mut lines = text.lines().skip_while(|line| !line.starts_with(start));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("{README} has no line starting with `{start}`"));
+    let mut block = vec![first];
+    for line in lines.by_ref() {
+        block.push(line);
+        if line == end {
+            return block.join("\n");
+        }
+    }
+    panic!("{README}: `{start}` is not followed by a line `{end}`");
+}
+
+/// The scratch directory's `scripts/`, so that the README's `scripts/make-cert.sh` runs there.
+fn with_scripts(dir: &Path) {
+    std::os::unix::fs::symlink(repo_root().join("scripts"), dir.join("scripts"))
+        .expect("link scripts/ into the scratch directory");
+}
+
+/// `value`'s node at the JSON pointer `pointer` (`/spec/rules/0/host`), which must exist.
+fn pointed<'a>(value: &'a mut Value, pointer: &str) -> &'a mut Value {
+    pointer
+        .strip_prefix('/')
+        .expect("a pointer starts with /")
+        .split('/')
+        .fold(value, |node, step| match step.parse::<usize>() {
+            Ok(index) => node
+                .get_mut(index)
+                .unwrap_or_else(|| panic!("{pointer}: no item {index}")),
+            Err(_) => node
+                .get_mut(step)
+                .unwrap_or_else(|| panic!("{pointer}: no field {step}")),
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressOverlay {
+    resources: Vec<String>,
+    patches: Vec<Patch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    target: Target,
+    patch: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    kind: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Operation {
+    op: String,
+    path: String,
+    value: String,
+}
+
+#[test]
+fn the_ingress_steps_make_the_secret_and_an_ingress_for_the_host_they_name() {
+    let host = "counter.test.example";
+    let secret = command("kubectl create secret tls spin-redis-counter-tls");
+    let make_cert = command("scripts/make-cert.sh deploy/kubernetes/local/tls");
+    let overlay = lines_from("mkdir -p deploy/kubernetes/local/ingress", "EOF");
+    let curl = command("curl --cacert deploy/kubernetes/local/tls/");
+    let dir = scratch("ingress");
+    with_scripts(&dir);
+    let script = format!("HOST={host}\n{make_cert}\n{overlay}");
+    bash(&dir, "", &script);
+
+    // The Secret is made from the files make-cert.sh wrote, and curl trusts the CA it wrote.
+    // `--name=value` or `--name value`.
+    let flag = |line: &str, name: &str| -> String {
+        let flag = format!("--{name}");
+        let mut words = line.split_whitespace();
+        let value = words
+            .by_ref()
+            .find_map(|word| match word.strip_prefix(flag.as_str()) {
+                Some("") => Some(None),
+                Some(rest) => rest.strip_prefix('=').map(|value| Some(value.to_string())),
+                None => None,
+            })
+            .unwrap_or_else(|| panic!("`{line}` has no {flag}"))
+            .or_else(|| words.next().map(str::to_string))
+            .unwrap_or_else(|| panic!("`{line}`: {flag} without a value"));
+        value.trim_matches('"').to_string()
+    };
+    for file in [
+        flag(&secret, "cert"),
+        flag(&secret, "key"),
+        flag(&curl, "cacert"),
+    ] {
+        assert!(dir.join(&file).is_file(), "{file} was not written");
+    }
+    assert!(curl.contains("\"https://$HOST/count\""), "{curl}");
+
+    // The overlay builds on deploy/kubernetes/ingress and puts the host in the rule and in the
+    // certificate's hosts: its patches applied to the Ingress as Kustomize applies them.
+    let written = dir.join("deploy/kubernetes/local/ingress/kustomization.yaml");
+    let overlay: IngressOverlay =
+        serde_norway::from_str(&std::fs::read_to_string(&written).expect("the file written"))
+            .unwrap_or_else(|err| panic!("the Ingress overlay has only these fields: {err}"));
+    assert_eq!(overlay.resources, ["../../ingress"]);
+    let base = repo_root().join("deploy/kubernetes/ingress/kustomization.yaml");
+    assert!(base.exists(), "{}", base.display());
+    let mut ingress = yaml("deploy/kubernetes/ingress/ingress.yaml");
+    let [patch] = overlay.patches.as_slice() else {
+        panic!("one patch: {:?}", overlay.patches);
+    };
+    assert_eq!(
+        patch.target,
+        Target {
+            kind: str_at(&ingress, "kind").into(),
+            name: str_at(&ingress, "metadata.name").into(),
+        }
+    );
+    let operations: Vec<Operation> =
+        serde_norway::from_str(&patch.patch).expect("the patch is a list of operations");
+    for operation in &operations {
+        assert_eq!(operation.op, "replace", "{operation:?}");
+        *pointed(&mut ingress, &operation.path) = Value::String(operation.value.clone());
+    }
+    let rules = at(&ingress, "spec.rules").as_sequence().expect("rules");
+    let hosts = &at(&ingress, "spec.tls")[0]["hosts"];
+    assert!(rules.iter().all(|rule| str_at(rule, "host") == host));
+    assert_eq!(hosts.as_sequence().map(Vec::len), Some(1));
+    assert_eq!(hosts[0].as_str(), Some(host));
+    std::fs::remove_dir_all(&dir).expect("scratch removed");
+}
+
+#[test]
+fn the_compose_https_curl_trusts_the_ca_make_cert_writes_on_the_port_tls_yaml_publishes() {
+    let dir = scratch("compose-tls");
+    with_scripts(&dir);
+    bash(&dir, "", "scripts/make-cert.sh");
+    let curl = command("curl --cacert deploy/compose/tls/ca.pem");
+    let ca = curl.split_whitespace().nth(2).expect("the CA's path");
+    assert!(dir.join(ca).is_file(), "{ca} was not written");
+    let published = at(&yaml("deploy/compose/tls.yaml"), "services.proxy.ports")[0]
+        .as_str()
+        .expect("a port")
+        .to_string();
+    let (address, _) = published.rsplit_once(':').expect("host:port:container");
+    assert!(
+        curl.contains(&format!(" https://{address}/count")),
+        "`{curl}` asks the port tls.yaml publishes, {address}"
+    );
     std::fs::remove_dir_all(&dir).expect("scratch removed");
 }
