@@ -39,6 +39,13 @@ if ! pkg-config --exists openssl 2>/dev/null; then
     as_root apt-get install -y -qq libssl-dev pkg-config >/dev/null
 fi
 
+# scripts/make-cert.sh, and the deploy checks of the certificates it makes, run openssl.
+if ! command -v openssl >/dev/null; then
+    say "installing openssl (Debian package) for scripts/make-cert.sh"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
     say "installing python3 and pip (Debian packages)"
     as_root apt-get update -qq
