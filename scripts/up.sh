@@ -9,7 +9,8 @@
 # test host (testhost/), building it first; SPIN_TEST_HOST=/path/to/spin-test-host runs one
 # already built.
 #
-# Redis comes from, in order: a Redis already answering on 127.0.0.1:$REDIS_PORT (default 6379);
+# Redis comes from, in order: a Redis already answering on 127.0.0.1:$REDIS_PORT (default 6379,
+# with a password or without);
 # `docker compose up -d --wait redis` where a Docker engine answers (that Redis keeps running
 # after the app stops); a redis-server started here with AOF in .data/redis (.data/redis-PORT
 # for another port), stopped with the app, its data kept; else none: the counter then uses
@@ -76,18 +77,27 @@ if ! rustup target list --installed | grep -qx wasm32-wasip1; then
     rustup target add wasm32-wasip1
 fi
 
-# PONG from 127.0.0.1:$redis_port, asked with redis-cli, or over bash's /dev/tcp without it.
-redis_answers() {
+# The first line 127.0.0.1:$redis_port answers a PING with (PONG, or NOAUTH from a Redis that
+# wants a password), asked with redis-cli, or over bash's /dev/tcp without it.
+redis_ping() {
     if command -v redis-cli >/dev/null; then
-        redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -qx PONG
+        redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | head -n 1
         return
     fi
     local reply=
-    { exec 3<>"/dev/tcp/127.0.0.1/$redis_port"; } 2>/dev/null || return 1
+    { exec 3<>"/dev/tcp/127.0.0.1/$redis_port"; } 2>/dev/null || return 0
     printf 'PING\r\n' >&3
     read -r -t 2 reply <&3 || true
     exec 3<&- 3>&-
-    [ "$reply" = $'+PONG\r' ]
+    reply=${reply%$'\r'}
+    echo "${reply#[+-]}"
+}
+# A Redis answers there, with or without a password.
+redis_answers() {
+    case "$(redis_ping)" in
+        PONG | NOAUTH*) return 0 ;;
+        *) return 1 ;;
+    esac
 }
 
 tmp=$(mktemp -d)
@@ -113,6 +123,10 @@ fi
 store_args=(--runtime-config-file "$runtime_config" "${store_args[@]}")
 if redis_answers; then
     say "using the Redis already answering on 127.0.0.1:$redis_port"
+    if [[ $(redis_ping) == NOAUTH* && -z ${SPIN_VARIABLE_REDIS_PASSWORD:-} && " $* " != *redis_password=* ]] &&
+        ! grep -qs '^SPIN_VARIABLE_REDIS_PASSWORD=' .env; then
+        echo "    It wants a password: SPIN_VARIABLE_REDIS_PASSWORD=... scripts/up.sh" >&2
+    fi
 elif docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
     say "starting Redis with Docker Compose on 127.0.0.1:$redis_port (data in the volume redis-data; it keeps running after the app stops: docker compose stop redis)"
     REDIS_PORT=$redis_port docker compose up -d --wait redis

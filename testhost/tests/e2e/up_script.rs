@@ -20,7 +20,7 @@ use libtest_mimic::Trial;
 use crate::scenarios::WELCOME;
 use crate::support::http::{self, Method, Reply};
 use crate::support::https;
-use crate::support::redis_server::RedisServer;
+use crate::support::redis_server::{RedisOptions, RedisServer};
 use crate::support::runtime::Discovery;
 use crate::support::tls::{self, ServerCert};
 use crate::support::{free_port, repo_root, wait_for};
@@ -65,6 +65,11 @@ pub fn trials(discovery: &Discovery) -> Vec<Trial> {
         refuses_tls_files_it_cannot_read();
         Ok(())
     });
+    let password = Trial::test("up_script::uses_a_redis_that_wants_a_password", || {
+        let _shared = crate::ALONE.read().unwrap_or_else(PoisonError::into_inner);
+        uses_a_redis_that_wants_a_password();
+        Ok(())
+    });
     let runtimes = discovery.runtimes.iter().flat_map(|runtime| {
         // On the test host's trial no Spin is found, so up.sh falls back to the test host.
         let spin = match runtime.name {
@@ -87,7 +92,7 @@ pub fn trials(discovery: &Discovery) -> Vec<Trial> {
     });
     stand_ins
         .into_iter()
-        .chain([tls_files])
+        .chain([tls_files, password])
         .chain(runtimes)
         .collect()
 }
@@ -280,6 +285,49 @@ fn refuses_tls_files_it_cannot_read() {
         // Refused before anything starts: no Spin asked, no Redis looked for.
         assert_eq!(output.trim_end(), says, "{env:?}");
         assert!(!record.exists(), "{env:?}: up.sh ran Spin: {output}");
+    }
+}
+
+/// A Redis that answers `NOAUTH` is a Redis: up.sh uses it (and starts none beside it), says
+/// that it wants a password when none is given, and never shows the one given.
+fn uses_a_redis_that_wants_a_password() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (spin, record) = recording_stand_in(dir.path());
+    let redis = RedisServer::start_with(RedisOptions {
+        requirepass: Some("s3cret".into()),
+        ..RedisOptions::default()
+    });
+    let using = format!(
+        "==> using the Redis already answering on 127.0.0.1:{}",
+        redis.port
+    );
+    let wants = "    It wants a password: SPIN_VARIABLE_REDIS_PASSWORD=... scripts/up.sh";
+    let password = Path::new("s3cret");
+    for (env, hint) in [
+        (&[][..], true),
+        (&[("SPIN_VARIABLE_REDIS_PASSWORD", password)][..], false),
+    ] {
+        let _ = fs::remove_file(&record);
+        let log = dir.path().join("up.log");
+        let mut script = start_up_script(&spin, "127.0.0.1:5999", &redis, &log, env);
+        let status = wait_exit(&mut script, Duration::from_secs(60));
+        let output = fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            status.success(),
+            "{env:?}: up.sh failed ({status}): {output}"
+        );
+        let lines: Vec<&str> = output.lines().collect();
+        assert!(lines.contains(&using.as_str()), "{env:?}: {output}");
+        assert_eq!(lines.contains(&wants), hint, "{env:?}: {output}");
+        assert!(
+            !output.contains("starting redis-server"),
+            "{env:?}: {output}"
+        );
+        assert!(
+            !output.contains("s3cret"),
+            "{env:?}: the password shown: {output}"
+        );
+        assert!(record.exists(), "{env:?}: up.sh did not run Spin: {output}");
     }
 }
 
