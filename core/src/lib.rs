@@ -15,7 +15,6 @@ mod kv;
 mod race;
 mod redis;
 mod reply;
-mod retry;
 mod routes;
 mod settings;
 #[cfg(test)]
