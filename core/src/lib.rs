@@ -25,4 +25,4 @@ pub use instance::{Host, Instance, Runtime};
 pub use kv::KvPort;
 pub use redis::RedisPort;
 pub use reply::Reply;
-pub use settings::{percent_encode_userinfo, Variables};
+pub use settings::Variables;

@@ -238,13 +238,7 @@ fn validate_host(host: &str) -> Result<(), Failure> {
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so that any value can stand
-/// in a URL's userinfo. The project's one percent-encoder: the test host and its tests use it too.
-pub fn percent_encode_userinfo(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    percent_encode_into(&mut out, value);
-    out
-}
-
+/// in a URL's userinfo.
 fn percent_encode_into(out: &mut String, value: &str) {
     let unreserved =
         |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use tempfile::TempDir;
 
 use super::tls::{self, ServerCert, TlsFiles};
@@ -150,7 +151,7 @@ impl RedisServer {
 
     fn try_connect(&self) -> redis::RedisResult<redis::Connection> {
         let auth = match &self.opts.requirepass {
-            Some(pass) => format!(":{}@", counter_core::percent_encode_userinfo(pass)),
+            Some(pass) => format!(":{}@", utf8_percent_encode(pass, NON_ALPHANUMERIC)),
             None => String::new(),
         };
         // The admin connection checks no certificate: the scenarios test the app's checks.
