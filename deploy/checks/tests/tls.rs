@@ -66,6 +66,16 @@ fn make_cert(dir: &Path, names: &[&str]) -> (String, String, String) {
     )
 }
 
+/// The value of the extension `name` of the certificate in `file`, as openssl prints it (the line
+/// after the extension's name).
+fn extension(file: &str, name: &str) -> String {
+    let printed = run("openssl", &["x509", "-in", file, "-noout", "-ext", name]);
+    let value = printed.lines().nth(1).map(str::trim);
+    value
+        .unwrap_or_else(|| panic!("{file} has no {name}: {printed:?}"))
+        .to_string()
+}
+
 #[test]
 fn make_cert_signs_a_server_certificate_for_loopback_that_its_ca_verifies() {
     let dir = scratch("loopback");
@@ -96,28 +106,18 @@ fn make_cert_signs_a_server_certificate_for_loopback_that_its_ca_verifies() {
         !refused.status.success(),
         "the certificate names only 127.0.0.1 and localhost"
     );
-    let names = run(
-        "openssl",
-        &["x509", "-in", &cert, "-noout", "-ext", "subjectAltName"],
-    );
     assert_eq!(
-        names.lines().nth(1).map(str::trim),
-        Some("IP Address:127.0.0.1, DNS:localhost")
+        extension(&cert, "subjectAltName"),
+        "IP Address:127.0.0.1, DNS:localhost"
     );
     // The key is the certificate's: the same public key.
     let from_key = run("openssl", &["pkey", "-in", &key, "-pubout"]);
     let from_cert = run("openssl", &["x509", "-in", &cert, "-noout", "-pubkey"]);
     assert_eq!(from_key, from_cert);
     // A CA that signs, a server certificate that cannot.
-    let ca_ext = run(
-        "openssl",
-        &["x509", "-in", &ca, "-noout", "-ext", "basicConstraints"],
-    );
+    let ca_ext = extension(&ca, "basicConstraints");
     assert!(ca_ext.contains("CA:TRUE"), "{ca_ext}");
-    let cert_ext = run(
-        "openssl",
-        &["x509", "-in", &cert, "-noout", "-ext", "basicConstraints"],
-    );
+    let cert_ext = extension(&cert, "basicConstraints");
     assert!(cert_ext.contains("CA:FALSE"), "{cert_ext}");
     std::fs::remove_dir_all(&dir).expect("scratch removed");
 }
@@ -138,13 +138,9 @@ fn make_cert_takes_the_names_it_is_given() {
         ],
     );
     assert_eq!(verified.trim(), format!("{cert}: OK"));
-    let names = run(
-        "openssl",
-        &["x509", "-in", &cert, "-noout", "-ext", "subjectAltName"],
-    );
     assert_eq!(
-        names.lines().nth(1).map(str::trim),
-        Some("DNS:counter.example.com")
+        extension(&cert, "subjectAltName"),
+        "DNS:counter.example.com"
     );
     std::fs::remove_dir_all(&dir).expect("scratch removed");
 }
